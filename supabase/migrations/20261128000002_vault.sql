@@ -1,0 +1,198 @@
+-- The `vault` schema every Keywarden function is written against.
+--
+-- On Supabase the `supabase_vault` extension provides it and this migration only makes sure the
+-- extension is installed. Elsewhere (plain PostgreSQL, the embedded PGlite) it creates a
+-- compatible vault: the same table, view, functions and grants, with pgcrypto doing the
+-- encryption.
+--
+-- Compatible encryption: OpenPGP symmetric encryption (AES-256, with its modification detection
+-- code, so a tampered or foreign ciphertext fails instead of decrypting to garbage) under a key
+-- derived per row as HMAC-SHA256(root key, row id || nonce). The 256-bit root key is never stored
+-- in the database: each session brings it in the setting `keywarden.root_key` (64 hex
+-- characters). Binding the key to the row id means one row's ciphertext copied into another
+-- row fails to decrypt. s2k-mode=0 skips password stretching, which a random 256-bit key does
+-- not need (it would cost ~40x per access).
+DO $vault$
+DECLARE
+  crypto_schema text;
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = 'supabase_vault') THEN
+    CREATE EXTENSION IF NOT EXISTS supabase_vault;
+    RETURN;
+  END IF;
+
+  SELECT e.extnamespace::regnamespace::text INTO STRICT crypto_schema
+    FROM pg_catalog.pg_extension e WHERE e.extname = 'pgcrypto';
+
+  CREATE SCHEMA vault;
+  COMMENT ON SCHEMA vault IS 'Keywarden''s Supabase-Vault-compatible secret store (pgcrypto).';
+
+  -- pgcrypto lives in a schema chosen at install time; these wrappers pin it once so that the
+  -- functions below can keep search_path empty.
+  EXECUTE pg_catalog.format($f$
+    CREATE FUNCTION vault._hmac(data bytea, key bytea) RETURNS bytea
+      LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = ''
+      AS 'SELECT %1$s.hmac(data, key, ''sha256'')';
+    CREATE FUNCTION vault._nonce() RETURNS bytea
+      LANGUAGE sql VOLATILE SET search_path = ''
+      AS 'SELECT %1$s.gen_random_bytes(16)';
+    CREATE FUNCTION vault._pgp_encrypt(data bytea, password text) RETURNS bytea
+      LANGUAGE sql VOLATILE STRICT SET search_path = ''
+      AS 'SELECT %1$s.pgp_sym_encrypt_bytea(data, password, ''cipher-algo=aes256, s2k-mode=0, s2k-digest-algo=sha256'')';
+    CREATE FUNCTION vault._pgp_decrypt(data bytea, password text) RETURNS bytea
+      LANGUAGE sql IMMUTABLE STRICT SET search_path = ''
+      AS 'SELECT %1$s.pgp_sym_decrypt_bytea(data, password)';
+  $f$, crypto_schema);
+
+  CREATE TABLE vault.secrets (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name text,
+    description text NOT NULL DEFAULT '',
+    secret text NOT NULL,
+    key_id uuid,
+    nonce bytea DEFAULT vault._nonce(),
+    created_at timestamptz NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    updated_at timestamptz NOT NULL DEFAULT CURRENT_TIMESTAMP
+  );
+  COMMENT ON TABLE vault.secrets IS 'Table with encrypted `secret` column for storing sensitive information on disk.';
+  CREATE UNIQUE INDEX secrets_name_idx ON vault.secrets (name) WHERE name IS NOT NULL;
+
+  -- The session's root key, checked: a missing or malformed key is an error, never plaintext.
+  CREATE FUNCTION vault._root_key() RETURNS bytea
+    LANGUAGE plpgsql STABLE SET search_path = ''
+    AS $f$
+    DECLARE
+      setting text := pg_catalog.current_setting('keywarden.root_key', true);
+    BEGIN
+      IF setting IS NULL OR setting = '' THEN
+        RAISE EXCEPTION 'keywarden.root_key is not set'
+          USING ERRCODE = 'KW001',
+                HINT = 'Give each session the 256-bit vault root key as 64 hex characters, e.g. PGOPTIONS=''-c keywarden.root_key=<hex>''.';
+      END IF;
+      IF setting !~ '^[0-9a-fA-F]{64}$' THEN
+        RAISE EXCEPTION 'keywarden.root_key must be 64 hex characters (a 256-bit key)'
+          USING ERRCODE = 'KW002';
+      END IF;
+      RETURN pg_catalog.decode(setting, 'hex');
+    END
+    $f$;
+
+  -- A fingerprint of the root key, stored with each row, so a wrong key is named as such.
+  CREATE FUNCTION vault._root_key_id() RETURNS uuid
+    LANGUAGE sql STABLE SET search_path = ''
+    AS $f$
+      SELECT pg_catalog.left(pg_catalog.encode(
+        vault._hmac(pg_catalog.convert_to('keywarden-root-key-id', 'UTF8'), vault._root_key()),
+        'hex'), 32)::uuid
+    $f$;
+
+  CREATE FUNCTION vault._row_key(secret_id uuid, nonce bytea) RETURNS text
+    LANGUAGE sql STABLE SET search_path = ''
+    AS $f$
+      SELECT pg_catalog.encode(
+        vault._hmac(pg_catalog.convert_to('keywarden-vault-v1:' || secret_id::text, 'UTF8') || nonce,
+                    vault._root_key()),
+        'hex')
+    $f$;
+
+  CREATE FUNCTION vault._encrypt(secret_id uuid, nonce bytea, plaintext text) RETURNS text
+    LANGUAGE sql VOLATILE SET search_path = ''
+    AS $f$
+      SELECT pg_catalog.encode(
+        vault._pgp_encrypt(pg_catalog.convert_to(plaintext, 'UTF8'), vault._row_key(secret_id, nonce)),
+        'base64')
+    $f$;
+
+  -- SECURITY DEFINER: the view calls it with the reader's privileges, and readers need no access
+  -- to pgcrypto's schema.
+  CREATE FUNCTION vault._decrypt(secret_id uuid, nonce bytea, key_id uuid, ciphertext text) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
+    AS $f$
+    DECLARE
+      session_key_id uuid := vault._root_key_id();
+    BEGIN
+      IF key_id IS DISTINCT FROM session_key_id THEN
+        RAISE EXCEPTION 'vault secret % was encrypted under another root key (key id %); this session''s keywarden.root_key has key id %',
+          secret_id, key_id, session_key_id
+          USING ERRCODE = 'KW003';
+      END IF;
+      BEGIN
+        RETURN pg_catalog.convert_from(
+          vault._pgp_decrypt(pg_catalog.decode(ciphertext, 'base64'), vault._row_key(secret_id, nonce)),
+          'UTF8');
+      EXCEPTION WHEN external_routine_invocation_exception OR invalid_parameter_value
+                  OR character_not_in_repertoire THEN
+        RAISE EXCEPTION 'vault secret % failed to decrypt: its ciphertext was altered or belongs to another row', secret_id
+          USING ERRCODE = 'KW003';
+      END;
+    END
+    $f$;
+
+  CREATE VIEW vault.decrypted_secrets AS
+    SELECT s.id,
+           s.name,
+           s.description,
+           s.secret,
+           vault._decrypt(s.id, s.nonce, s.key_id, s.secret) AS decrypted_secret,
+           s.key_id,
+           s.nonce,
+           s.created_at,
+           s.updated_at
+      FROM vault.secrets s;
+
+  CREATE FUNCTION vault.create_secret(
+    new_secret text,
+    new_name text = NULL,
+    new_description text = '',
+    new_key_id uuid = NULL -- accepted for Supabase compatibility; the session's root key is used
+  ) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+    AS $f$
+    DECLARE
+      new_id uuid := gen_random_uuid();
+      new_nonce bytea := vault._nonce();
+    BEGIN
+      INSERT INTO vault.secrets (id, name, description, secret, key_id, nonce)
+      VALUES (new_id, new_name, coalesce(new_description, ''),
+              vault._encrypt(new_id, new_nonce, new_secret), vault._root_key_id(), new_nonce);
+      RETURN new_id;
+    END
+    $f$;
+
+  CREATE FUNCTION vault.update_secret(
+    secret_id uuid,
+    new_secret text = NULL,
+    new_name text = NULL,
+    new_description text = NULL,
+    new_key_id uuid = NULL -- accepted for Supabase compatibility; the session's root key is used
+  ) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+    AS $f$
+    DECLARE
+      new_nonce bytea := vault._nonce();
+    BEGIN
+      UPDATE vault.secrets s
+         SET secret = CASE WHEN new_secret IS NULL THEN s.secret
+                           ELSE vault._encrypt(s.id, new_nonce, new_secret) END,
+             nonce = CASE WHEN new_secret IS NULL THEN s.nonce ELSE new_nonce END,
+             key_id = CASE WHEN new_secret IS NULL THEN s.key_id ELSE vault._root_key_id() END,
+             name = coalesce(new_name, s.name),
+             description = coalesce(new_description, s.description),
+             updated_at = now()
+       WHERE s.id = update_secret.secret_id;
+    END
+    $f$;
+
+  -- Supabase's grants: service_role may read and delete, and write through the functions.
+  REVOKE ALL ON SCHEMA vault FROM PUBLIC;
+  GRANT USAGE ON SCHEMA vault TO service_role;
+  REVOKE ALL ON vault.secrets, vault.decrypted_secrets FROM PUBLIC, anon, authenticated;
+  GRANT SELECT, DELETE ON vault.secrets, vault.decrypted_secrets TO service_role;
+  REVOKE ALL ON ALL FUNCTIONS IN SCHEMA vault FROM PUBLIC, anon, authenticated;
+  -- A view's functions are called with the privileges of whoever selects from it.
+  GRANT EXECUTE ON FUNCTION vault.create_secret(text, text, text, uuid),
+                            vault.update_secret(uuid, text, text, text, uuid),
+                            vault._decrypt(uuid, bytea, uuid, text)
+    TO service_role;
+END
+$vault$;
