@@ -45,6 +45,31 @@ CREATE FUNCTION keywarden.assert_valid_value(value text) RETURNS void
   END
   $$;
 
+-- Whether a JSON value is an integer from `minimum` to 2147483647 (an `integer` column's top).
+CREATE FUNCTION keywarden.is_int4_from(value jsonb, minimum integer) RETURNS boolean
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = ''
+  AS $$
+    SELECT coalesce(pg_catalog.jsonb_typeof(value) = 'number'
+                    AND CASE WHEN value::text ~ '^-?[0-9]{1,10}$'
+                             THEN value::text::bigint BETWEEN minimum AND 2147483647 ELSE false END,
+                    false)
+  $$;
+
+-- Whether a JSON value is a string that reads as a timestamptz.
+CREATE FUNCTION keywarden.is_timestamptz(value jsonb) RETURNS boolean
+  LANGUAGE plpgsql STABLE SET search_path = ''
+  AS $$
+  BEGIN
+    IF pg_catalog.jsonb_typeof(value) IS DISTINCT FROM 'string' THEN
+      RETURN false;
+    END IF;
+    PERFORM (value #>> '{}')::timestamptz;
+    RETURN true;
+  EXCEPTION WHEN data_exception THEN
+    RETURN false;
+  END
+  $$;
+
 -- Who is asking, as written to the audit log: the caller's label, else the database user.
 CREATE FUNCTION keywarden.accessor(accessed_by text) RETURNS text
   LANGUAGE plpgsql STABLE SET search_path = ''
@@ -86,8 +111,10 @@ CREATE TABLE keywarden.secrets (
   rotation_interval interval CHECK (rotation_interval > interval '0'),
   version integer NOT NULL DEFAULT 1 CHECK (version > 0),
   last_rotated_at timestamptz,
-  -- The value before the last rotation, served on request until previous_valid_until.
+  -- The value before the last rotation, served on request until previous_valid_until. Its
+  -- version is kept too: a store after the rotation moves `version` on, not the previous value.
   previous_vault_secret_id uuid REFERENCES vault.secrets (id) ON DELETE SET NULL,
+  previous_version integer CHECK (previous_version > 0),
   previous_valid_until timestamptz,
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now()
@@ -114,7 +141,7 @@ CREATE FUNCTION keywarden.purge_expired_previous() RETURNS integer
        AND m.previous_valid_until <= now();
     GET DIAGNOSTICS purged = ROW_COUNT;
     UPDATE keywarden.secrets m
-       SET previous_vault_secret_id = NULL, previous_valid_until = NULL
+       SET previous_vault_secret_id = NULL, previous_version = NULL, previous_valid_until = NULL
      WHERE m.previous_valid_until <= now();
     RETURN purged;
   END
@@ -227,19 +254,30 @@ CREATE FUNCTION public.store_secret(
 
     IF existing.name IS NULL THEN
       -- A vault secret of this name made outside Keywarden (e.g. in the Supabase dashboard) is
-      -- adopted rather than duplicated.
+      -- adopted rather than duplicated. Its value so far read as version 1, so a different
+      -- value is version 2.
       SELECT v.id INTO new_id FROM vault.secrets v WHERE v.name = store_secret.secret_name;
       IF new_id IS NULL THEN
         new_id := vault.create_secret(store_secret.secret_value, store_secret.secret_name,
                                       coalesce(store_secret.secret_description, ''));
+        new_version := 1;
       ELSE
-        PERFORM vault.update_secret(new_id, store_secret.secret_value, NULL, store_secret.secret_description);
+        SELECT d.decrypted_secret INTO current_value FROM vault.decrypted_secrets d WHERE d.id = new_id;
+        IF current_value IS DISTINCT FROM store_secret.secret_value THEN
+          PERFORM vault.update_secret(new_id, store_secret.secret_value, NULL, store_secret.secret_description);
+          new_version := 2;
+        ELSE
+          IF store_secret.secret_description IS NOT NULL THEN
+            PERFORM vault.update_secret(new_id, NULL, NULL, store_secret.secret_description);
+          END IF;
+          new_version := 1;
+        END IF;
       END IF;
       INSERT INTO keywarden.secrets AS m
-        (name, vault_secret_id, secret_type, description, expires_at, rotation_interval)
+        (name, vault_secret_id, secret_type, description, expires_at, rotation_interval, version)
       VALUES (store_secret.secret_name, new_id, coalesce(store_secret.secret_type, 'other'),
-              store_secret.secret_description, store_secret.expires_at, store_secret.rotation_interval);
-      new_version := 1;
+              store_secret.secret_description, store_secret.expires_at, store_secret.rotation_interval,
+              new_version);
     ELSE
       new_id := existing.vault_secret_id;
       SELECT d.decrypted_secret INTO current_value FROM vault.decrypted_secrets d WHERE d.id = new_id;
@@ -266,12 +304,12 @@ CREATE FUNCTION public.store_secret(
   $$;
 
 -- Returns a secret's value, or NULL (with a failure row in the audit log) when there is none.
--- secret_version 'previous' returns the value before the last rotation while its grace period
+-- version 'previous' returns the value before the last rotation while its grace period
 -- lasts. Raises only for a bad name, a bad version selector or a missing/wrong root key.
 CREATE FUNCTION public.get_secret(
   secret_name text,
   accessed_by text DEFAULT NULL,
-  secret_version text DEFAULT 'current'
+  version text DEFAULT 'current'
 ) RETURNS text
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
   AS $$
@@ -281,24 +319,24 @@ CREATE FUNCTION public.get_secret(
     found_version integer;
   BEGIN
     PERFORM keywarden.assert_valid_name(get_secret.secret_name);
-    IF get_secret.secret_version = 'current' THEN
+    IF get_secret.version = 'current' THEN
       -- Vault secrets made outside Keywarden have no metadata row; they read as version 1.
       SELECT d.decrypted_secret, coalesce(m.version, 1) INTO found_value, found_version
         FROM vault.decrypted_secrets d
         LEFT JOIN keywarden.secrets m ON m.vault_secret_id = d.id
        WHERE d.name = get_secret.secret_name;
-    ELSIF get_secret.secret_version = 'previous' THEN
-      SELECT d.decrypted_secret, m.version - 1 INTO found_value, found_version
+    ELSIF get_secret.version = 'previous' THEN
+      SELECT d.decrypted_secret, m.previous_version INTO found_value, found_version
         FROM keywarden.secrets m
         JOIN vault.decrypted_secrets d ON d.id = m.previous_vault_secret_id
        WHERE m.name = get_secret.secret_name AND m.previous_valid_until > now();
     ELSE
-      RAISE EXCEPTION 'invalid secret_version: use current or previous' USING ERRCODE = 'KW012';
+      RAISE EXCEPTION 'invalid version: use current or previous' USING ERRCODE = 'KW012';
     END IF;
 
     IF found_value IS NULL THEN
       PERFORM keywarden.audit(get_secret.secret_name, who, 'read', false,
-        CASE get_secret.secret_version WHEN 'previous' THEN 'no previous value in its grace period'
+        CASE get_secret.version WHEN 'previous' THEN 'no previous value in its grace period'
                                        ELSE 'secret not found' END);
       RETURN NULL;
     END IF;
@@ -308,20 +346,27 @@ CREATE FUNCTION public.get_secret(
   $$;
 
 -- Many values in one round trip: a row per distinct requested name, in request order, with a
--- NULL value (and a failure row in the audit log) for a name that has none.
+-- NULL value (and a failure row in the audit log) for a name that has none. version 'previous'
+-- reads the values before the last rotations, as get_secret does.
 CREATE FUNCTION public.get_secrets(
   secret_names text[],
-  accessed_by text DEFAULT NULL
+  accessed_by text DEFAULT NULL,
+  version text DEFAULT 'current'
 ) RETURNS TABLE (secret_name text, secret_value text, secret_version integer)
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
   AS $$
   DECLARE
     who text := keywarden.accessor(get_secrets.accessed_by);
+    previous boolean;
     requested_name text;
   BEGIN
     IF get_secrets.secret_names IS NULL OR pg_catalog.cardinality(get_secrets.secret_names) > 1000 THEN
       RAISE EXCEPTION 'secret_names must be an array of at most 1000 names' USING ERRCODE = 'KW012';
     END IF;
+    IF get_secrets.version IS NULL OR get_secrets.version NOT IN ('current', 'previous') THEN
+      RAISE EXCEPTION 'invalid version: use current or previous' USING ERRCODE = 'KW012';
+    END IF;
+    previous := get_secrets.version = 'previous';
     FOREACH requested_name IN ARRAY get_secrets.secret_names LOOP
       PERFORM keywarden.assert_valid_name(requested_name);
     END LOOP;
@@ -332,17 +377,26 @@ CREATE FUNCTION public.get_secrets(
           FROM pg_catalog.unnest(get_secrets.secret_names) WITH ORDINALITY AS n (name, ord)
          GROUP BY n.name
       ), resolved AS MATERIALIZED (
+        -- Vault secrets made outside Keywarden have no metadata row; they read as version 1.
         SELECT r.ord, r.name, d.decrypted_secret AS value,
-               CASE WHEN d.id IS NOT NULL THEN coalesce(m.version, 1) END AS version
+               CASE WHEN d.id IS NULL THEN NULL
+                    WHEN previous THEN m.previous_version
+                    ELSE coalesce(m.version, 1) END AS version
           FROM requested r
-          LEFT JOIN vault.decrypted_secrets d ON d.name = r.name
-          LEFT JOIN keywarden.secrets m ON m.vault_secret_id = d.id
+          LEFT JOIN keywarden.secrets m ON m.name = r.name
+          LEFT JOIN vault.decrypted_secrets d
+            ON CASE WHEN previous
+                    THEN d.id = m.previous_vault_secret_id AND m.previous_valid_until > now()
+                    ELSE d.name = r.name END
       ), logged AS (
         -- A data-modifying CTE runs whether or not it is read: one audit row per name.
         INSERT INTO public.secret_access_log
           (secret_name, accessed_by, access_type, success, error_message, secret_version)
         SELECT t.name, who, 'read', t.value IS NOT NULL,
-               CASE WHEN t.value IS NULL THEN 'secret not found' END, t.version
+               CASE WHEN t.value IS NOT NULL THEN NULL
+                    WHEN previous THEN 'no previous value in its grace period'
+                    ELSE 'secret not found' END,
+               t.version
           FROM resolved t
       )
       SELECT t.name, t.value, t.version FROM resolved t ORDER BY t.ord;
@@ -350,7 +404,7 @@ CREATE FUNCTION public.get_secrets(
   $$;
 
 -- Replaces an existing secret's value and keeps the previous one retrievable (get_secret(...,
--- secret_version => 'previous')) for grace_period, so agents holding the old value keep working
+-- version => 'previous')) for grace_period, so agents holding the old value keep working
 -- while they pick up the new one. A zero grace period drops the old value at once.
 CREATE FUNCTION public.rotate_secret(
   secret_name text,
@@ -363,6 +417,7 @@ CREATE FUNCTION public.rotate_secret(
   DECLARE
     who text := keywarden.accessor(rotate_secret.accessed_by);
     existing keywarden.secrets;
+    current_value text;
     new_id uuid;
     valid_until timestamptz;
   BEGIN
@@ -379,6 +434,10 @@ CREATE FUNCTION public.rotate_secret(
       RAISE EXCEPTION 'secret % does not exist: store it before rotating it', rotate_secret.secret_name
         USING ERRCODE = 'KW404';
     END IF;
+    -- The value being replaced must decrypt under this session's root key (else KW003): a
+    -- session holding another key would leave a secret no client with the real key can read.
+    SELECT d.decrypted_secret INTO current_value
+      FROM vault.decrypted_secrets d WHERE d.id = existing.vault_secret_id;
 
     IF existing.previous_vault_secret_id IS NOT NULL THEN
       DELETE FROM vault.secrets v WHERE v.id = existing.previous_vault_secret_id;
@@ -403,6 +462,7 @@ CREATE FUNCTION public.rotate_secret(
        SET vault_secret_id = new_id,
            previous_vault_secret_id = CASE WHEN valid_until IS NULL THEN NULL
                                            ELSE existing.vault_secret_id END,
+           previous_version = CASE WHEN valid_until IS NULL THEN NULL ELSE existing.version END,
            previous_valid_until = valid_until,
            version = existing.version + 1,
            last_rotated_at = now(),
@@ -455,7 +515,7 @@ CREATE FUNCTION public.list_secret_names(
   updated_at timestamptz,
   last_rotated_at timestamptz,
   expires_at timestamptz,
-  rotation_interval interval,
+  rotation_interval_days numeric,
   rotation_due_at timestamptz,
   previous_valid_until timestamptz
 )
@@ -472,7 +532,8 @@ CREATE FUNCTION public.list_secret_names(
              greatest(m.updated_at, v.updated_at),
              m.last_rotated_at,
              m.expires_at,
-             coalesce(m.rotation_interval, keywarden.default_rotation_interval(m.secret_type)),
+             pg_catalog.trim_scale(extract(epoch FROM
+               coalesce(m.rotation_interval, keywarden.default_rotation_interval(m.secret_type))) / 86400),
              coalesce(m.last_rotated_at, m.created_at)
                + coalesce(m.rotation_interval, keywarden.default_rotation_interval(m.secret_type)),
              CASE WHEN m.previous_valid_until > now() THEN m.previous_valid_until END
@@ -548,15 +609,25 @@ CREATE FUNCTION public.log_secret_access_batch(events jsonb) RETURNS integer
 
     SELECT e.ord - 1 INTO bad_index
       FROM pg_catalog.jsonb_array_elements(events) WITH ORDINALITY AS e (event, ord)
+     -- Required fields are tested with IS DISTINCT FROM so that a missing one counts as bad
+     -- (a NULL here would let the event through, to fail later with a constraint's SQLSTATE).
      WHERE pg_catalog.jsonb_typeof(e.event) IS DISTINCT FROM 'object'
+        OR pg_catalog.jsonb_typeof(e.event->'secret_name') IS DISTINCT FROM 'string'
         OR NOT (e.event->>'secret_name' = '*' OR keywarden.is_valid_name(e.event->>'secret_name'))
-        OR coalesce(pg_catalog.length(e.event->>'accessed_by'), 0) NOT BETWEEN 1 AND 200
-        OR coalesce(e.event->>'access_type', '') !~ '^[a-z][a-z_]{0,31}$'
+        OR pg_catalog.jsonb_typeof(e.event->'accessed_by') IS DISTINCT FROM 'string'
+        OR pg_catalog.length(e.event->>'accessed_by') NOT BETWEEN 1 AND 200
+        OR pg_catalog.jsonb_typeof(e.event->'access_type') IS DISTINCT FROM 'string'
+        OR e.event->>'access_type' !~ '^[a-z][a-z_]{0,31}$'
         OR pg_catalog.jsonb_typeof(e.event->'success') IS DISTINCT FROM 'boolean'
+        OR pg_catalog.jsonb_typeof(e.event->'error_message') NOT IN ('string', 'null')
         OR pg_catalog.length(e.event->>'error_message') > 1000
+        OR pg_catalog.jsonb_typeof(e.event->'source') NOT IN ('string', 'null')
         OR pg_catalog.length(e.event->>'source') > 32
-        OR (e.event ? 'event_count' AND pg_catalog.jsonb_typeof(e.event->'event_count') <> 'number')
-        OR (e.event ? 'secret_version' AND pg_catalog.jsonb_typeof(e.event->'secret_version') NOT IN ('number', 'null'))
+        OR (e.event ? 'event_count' AND NOT keywarden.is_int4_from(e.event->'event_count', 1))
+        OR (pg_catalog.jsonb_typeof(e.event->'secret_version') <> 'null'
+            AND NOT keywarden.is_int4_from(e.event->'secret_version', 0))
+        OR (pg_catalog.jsonb_typeof(e.event->'created_at') <> 'null'
+            AND NOT keywarden.is_timestamptz(e.event->'created_at'))
      ORDER BY e.ord
      LIMIT 1;
     IF bad_index IS NOT NULL THEN
@@ -607,6 +678,25 @@ CREATE FUNCTION public.query_secret_access_log(
   END
   $$;
 
+-- What a client's health check needs: which vault is underneath, how many secrets it holds and
+-- the newest applied migration. Touches no value, so it is not audited.
+CREATE FUNCTION public.vault_status()
+RETURNS TABLE (vault text, secret_count integer, schema_version text)
+  LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
+  AS $$
+  BEGIN
+    vault := CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_extension e WHERE e.extname = 'supabase_vault')
+                  THEN 'supabase_vault' ELSE 'keywarden_pgcrypto' END;
+    secret_count := (SELECT pg_catalog.count(*)::integer FROM keywarden.secrets);
+    -- Migrations applied by hand (psql -f) leave no history table.
+    IF pg_catalog.to_regclass('supabase_migrations.schema_migrations') IS NOT NULL THEN
+      EXECUTE 'SELECT pg_catalog.max(version) FROM supabase_migrations.schema_migrations'
+        INTO schema_version;
+    END IF;
+    RETURN NEXT;
+  END
+  $$;
+
 -- ---------------------------------------------------------------------------------------------
 -- Grants: service_role only. Supabase's default privileges grant new functions to anon and
 -- authenticated, so revoking from PUBLIC alone would not be enough there.
@@ -617,25 +707,27 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA keywarden FROM PUBLIC, anon, authenticated
 REVOKE ALL ON FUNCTION
   public.store_secret(text, text, text, text, timestamptz, interval, text),
   public.get_secret(text, text, text),
-  public.get_secrets(text[], text),
+  public.get_secrets(text[], text, text),
   public.rotate_secret(text, text, interval, text),
   public.delete_secret(text, text),
   public.list_secret_names(text),
   public.check_expiring_secrets(integer, text),
   public.log_secret_access_batch(jsonb),
-  public.query_secret_access_log(text, boolean, timestamptz, integer)
+  public.query_secret_access_log(text, boolean, timestamptz, integer),
+  public.vault_status()
 FROM PUBLIC, anon, authenticated;
 
 GRANT EXECUTE ON FUNCTION
   public.store_secret(text, text, text, text, timestamptz, interval, text),
   public.get_secret(text, text, text),
-  public.get_secrets(text[], text),
+  public.get_secrets(text[], text, text),
   public.rotate_secret(text, text, interval, text),
   public.delete_secret(text, text),
   public.list_secret_names(text),
   public.check_expiring_secrets(integer, text),
   public.log_secret_access_batch(jsonb),
-  public.query_secret_access_log(text, boolean, timestamptz, integer)
+  public.query_secret_access_log(text, boolean, timestamptz, integer),
+  public.vault_status()
 TO service_role;
 
 REVOKE ALL ON TABLE public.secret_access_log FROM PUBLIC, anon, authenticated;

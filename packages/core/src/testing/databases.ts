@@ -19,26 +19,35 @@ export function randomRootKey(): string {
   return randomBytes(32).toString('hex')
 }
 
-/** A fresh, migrated database on the real PostgreSQL server. */
-export interface PostgresTestDatabase {
+/** A fresh, empty database on the real PostgreSQL server (no migrations applied). */
+export interface PostgresDatabase {
   /** Connection string of the new database (no root key in it). */
   url: string
   /** Database name, `kw_test_…`. */
   name: string
-  rootKey: string
-  /** Opens a new connection with the root key set for its session. */
+  /**
+   * Opens a new connection. `rootKey` sets `keywarden.root_key` for its session: omitted, the
+   * database's default key (if it has one); `null`, no key at all.
+   */
   connect(options?: { rootKey?: string | null }): Promise<pg.Client>
   /** Drops the database, ending its connections. */
   drop(): Promise<void>
 }
 
+/** A fresh, migrated database on the real PostgreSQL server. */
+export interface PostgresTestDatabase extends PostgresDatabase {
+  rootKey: string
+}
+
 /**
- * Creates `kw_test_<random>` on the server and applies the migrations. Fails loudly when the
- * server is unreachable: suites that need PostgreSQL never skip.
+ * Creates an empty `kw_test_<random>` database on the server. Fails loudly when the server is
+ * unreachable: suites that need PostgreSQL never skip.
+ * @param options.rootKey the key {@link PostgresDatabase.connect} gives sessions by default.
  */
-export async function createPostgresTestDatabase(): Promise<PostgresTestDatabase> {
+export async function createEmptyPostgresDatabase(
+  options: { rootKey?: string } = {},
+): Promise<PostgresDatabase> {
   const name = `kw_test_${randomBytes(6).toString('hex')}`
-  const rootKey = randomRootKey()
   const admin = new pg.Client({ connectionString: ADMIN_DATABASE_URL })
   try {
     await admin.connect()
@@ -57,27 +66,19 @@ export async function createPostgresTestDatabase(): Promise<PostgresTestDatabase
   const url = new URL(ADMIN_DATABASE_URL)
   url.pathname = `/${name}`
 
-  const connect = async (options: { rootKey?: string | null } = {}) => {
-    const key = options.rootKey === undefined ? rootKey : options.rootKey
+  const connect = async (connectOptions: { rootKey?: string | null } = {}) => {
+    const key = connectOptions.rootKey === undefined ? options.rootKey : connectOptions.rootKey
     const client = new pg.Client({
       connectionString: url.toString(),
-      ...(key === null ? {} : { options: `-c keywarden.root_key=${key}` }),
+      ...(key === null || key === undefined ? {} : { options: `-c keywarden.root_key=${key}` }),
     })
     await client.connect()
     return client
   }
 
-  const migrator = await connect()
-  try {
-    await runMigrations(pgConnection(migrator), await loadMigrations())
-  } finally {
-    await migrator.end()
-  }
-
   return {
     url: url.toString(),
     name,
-    rootKey,
     connect,
     async drop() {
       const dropper = new pg.Client({ connectionString: ADMIN_DATABASE_URL })
@@ -89,6 +90,27 @@ export async function createPostgresTestDatabase(): Promise<PostgresTestDatabase
       }
     },
   }
+}
+
+/**
+ * Creates `kw_test_<random>` on the server and applies the migrations. Fails loudly when the
+ * server is unreachable: suites that need PostgreSQL never skip.
+ */
+export async function createPostgresTestDatabase(): Promise<PostgresTestDatabase> {
+  const rootKey = randomRootKey()
+  const database = await createEmptyPostgresDatabase({ rootKey })
+  try {
+    const migrator = await database.connect()
+    try {
+      await runMigrations(pgConnection(migrator), await loadMigrations())
+    } finally {
+      await migrator.end()
+    }
+  } catch (error) {
+    await database.drop()
+    throw error
+  }
+  return { ...database, rootKey }
 }
 
 /** An in-memory PGlite with the migrations applied and a random root key set. */
