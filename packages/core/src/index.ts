@@ -1,10 +1,51 @@
 /**
  * `@keywarden/core`: the vault client behind every Keywarden front door.
  *
- * This root is runtime-neutral (Node, Deno, edge): Node-only pieces live at
- * `@keywarden/core/node`.
+ * This root is runtime-neutral (Node, Deno, edge): it imports no Node built-in, and each store
+ * is loaded only when configuration picks it. Node-only pieces (the embedded store, migrations
+ * read from disk) live at `@keywarden/core/node`.
  * @module
  */
+export type {
+  AuditBufferStats,
+  AuditEvent,
+} from './audit/index.ts'
+export type { SecretCacheStats } from './cache/index.ts'
+export {
+  clearSecretCache,
+  closeDefaultVaultClient,
+  getDefaultVaultClient,
+  getSecret,
+  getSecrets,
+} from './client/default.ts'
+export {
+  createVaultClient,
+  environmentVariableFor,
+  runtimeEnvironment,
+  type SecretResult,
+  type SecretSource,
+  type VaultClient,
+  type VaultClientOptions,
+  type VaultHealth,
+} from './client/index.ts'
+export {
+  type Environment,
+  openStore,
+  resolveStoreConfig,
+  type StoreConfig,
+} from './config/index.ts'
+export {
+  EXIT_CODES,
+  errorFromDatabase,
+  isKeywardenError,
+  KeywardenError,
+  type KeywardenErrorCode,
+  type KeywardenErrorOptions,
+  MAX_SECRET_VALUE_BYTES,
+  SECRET_NAME_PATTERN,
+  validateSecretName,
+  validateSecretValue,
+} from './errors/index.ts'
 export {
   type Migration,
   type MigrationReport,
@@ -13,3 +54,28 @@ export {
   type SqlConnection,
   splitStatements,
 } from './migrate/index.ts'
+export {
+  createRedactor,
+  createStreamRedactor,
+  DEFAULT_MIN_REDACT_LENGTH,
+  type NamedSecret,
+  type RedactOptions,
+  type Redactor,
+  redact,
+  type SecretsToRedact,
+  type StreamRedactor,
+  secretForms,
+} from './redact/index.ts'
+export {
+  type AuditFilter,
+  type AuditRecord,
+  type ExpiringSecret,
+  type RotationResult,
+  SECRET_TYPES,
+  type SecretMetadata,
+  type SecretStore,
+  type SecretType,
+  type StoredSecret,
+  type StoreKind,
+  type StoreSecretInput,
+} from './store/index.ts'

@@ -3,6 +3,17 @@
  * database. The package root stays free of Node built-ins so Deno and edge runtimes can load it.
  * @module
  */
+
+export {
+  ALL_SECRETS,
+  createPostgresStore,
+  type PostgresStoreOptions,
+} from '../store/postgres.ts'
 export { pgConnection, pgliteConnection } from './connections.ts'
+export {
+  createEmbeddedStore,
+  defaultKeywardenHome,
+  type EmbeddedStoreOptions,
+} from './embedded.ts'
 export { bundledMigrationsDirectory, loadMigrations } from './migrations.ts'
 export { type OpenPgliteOptions, openPglite } from './pglite.ts'

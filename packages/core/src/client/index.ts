@@ -1,0 +1,465 @@
+/**
+ * The vault client every front door uses: cache → vault → environment, with one audit trail.
+ *
+ * - Cache: values in memory for a TTL (5 minutes by default), bounded, one fetch shared by
+ *   concurrent misses, evicted the moment any client changes the secret (NOTIFY), and served
+ *   stale for a bounded window when the vault is unreachable.
+ * - Vault: the configured store; the database audits each read in the same transaction.
+ * - Environment: `github_token` ↔ `GITHUB_TOKEN` (Edge Function secrets are environment
+ *   variables too), plus explicit mappings.
+ * - Audit: what the database cannot see — cache hits (aggregated per minute), environment
+ *   fallbacks, stale serves and errors the client met — is buffered and written in batches,
+ *   off the hot path, and kept while the database is down.
+ *
+ * Runtime-neutral: stores are imported only when chosen (see {@link openStore}).
+ * @module
+ */
+import { AuditBuffer, type AuditBufferOptions, type AuditEventInput } from '../audit/index.ts'
+import { SecretCache, type SecretCacheOptions } from '../cache/index.ts'
+import {
+  type Environment,
+  openStore,
+  resolveStoreConfig,
+  type StoreConfig,
+} from '../config/index.ts'
+import {
+  isKeywardenError,
+  KeywardenError,
+  validateSecretName,
+  validateSecretValue,
+} from '../errors/index.ts'
+import type {
+  AuditFilter,
+  AuditRecord,
+  ExpiringSecret,
+  RotationResult,
+  SecretMetadata,
+  SecretStore,
+  StoredSecret,
+  StoreKind,
+  StoreSecretInput,
+} from '../store/index.ts'
+
+/** Which tier served a value. */
+export type SecretSource = 'cache' | 'vault' | 'env'
+
+/** A secret's value and where it came from. */
+export interface SecretResult {
+  name: string
+  value: string
+  source: SecretSource
+  /** True when the vault was unreachable and an expired cache entry was served. */
+  stale: boolean
+  /** The vault version, or null for a value from the environment. */
+  version: number | null
+}
+
+/** Options for {@link createVaultClient}. */
+export interface VaultClientOptions {
+  /** A store, or its configuration. Default: {@link resolveStoreConfig} of `env`. */
+  store?: SecretStore | StoreConfig
+  /** The environment for configuration and the env tier. Default: the runtime's. */
+  env?: Environment
+  /** Who is asking, as written to the audit log: `cli`, `mcp:claude-desktop`, … Default `keywarden`. */
+  accessedBy?: string
+  /** Cache settings: `ttlMs` (default 5 min), `maxEntries`, `staleIfErrorMs`. */
+  cache?: Omit<SecretCacheOptions, 'now'>
+  /** Fall back to environment variables when the vault has no value or is down. Default true. */
+  envFallback?: boolean
+  /** Explicit secret name → environment variable mappings, beside `name` → `NAME`. */
+  envNames?: Readonly<Record<string, string>>
+  /** Names to load in one round trip as soon as the store opens. */
+  preload?: readonly string[]
+  /** Audit buffer settings. */
+  audit?: Omit<AuditBufferOptions, 'write' | 'now'>
+  /** The clock, in ms (tests). Default `Date.now`. */
+  now?: () => number
+}
+
+/** What {@link VaultClient.health} reports. */
+export interface VaultHealth {
+  /** The tier the client serves from now: the vault, the environment only, or nothing. */
+  secret_source: 'vault' | 'env' | 'none'
+  backend: { kind: StoreKind | 'unconfigured'; target: string; reachable: boolean; error?: string }
+  accessed_by: string
+  cache: ReturnType<SecretCache<StoredSecret>['stats']> & { ttl_ms: number }
+  audit: ReturnType<AuditBuffer['stats']>
+  /** Whether the client hears changes made elsewhere (NOTIFY) and evicts at once. */
+  change_notifications: boolean
+}
+
+/** The vault client. Create one per process and share it. */
+export interface VaultClient {
+  readonly accessedBy: string
+  /** cache → vault → environment. Throws SECRET_NOT_FOUND when no tier has it. */
+  getSecret(name: string, options?: { version?: 'current' | 'previous' }): Promise<SecretResult>
+  /** Many names, one vault round trip for the uncached ones. Names found nowhere are absent. */
+  getSecrets(names: readonly string[]): Promise<Map<string, SecretResult>>
+  /** Creates, or replaces as a new version. Returns the vault id. */
+  storeSecret(name: string, value: string, metadata?: StoreSecretInput): Promise<string>
+  /** Replaces the value; the previous one is served on request for the grace period (default 24 h). */
+  rotateSecret(
+    name: string,
+    value: string,
+    options?: { gracePeriodSeconds?: number },
+  ): Promise<RotationResult>
+  deleteSecret(name: string): Promise<boolean>
+  listSecrets(): Promise<SecretMetadata[]>
+  checkExpiringSecrets(days?: number): Promise<ExpiringSecret[]>
+  queryAudit(filter?: AuditFilter): Promise<AuditRecord[]>
+  /** Drops one name, or everything, from the cache. */
+  clearSecretCache(name?: string): void
+  health(): Promise<VaultHealth>
+  /** Flushes the audit buffer and closes the store. */
+  close(): Promise<void>
+}
+
+const DEFAULT_GRACE_PERIOD_SECONDS = 24 * 60 * 60
+
+/** The environment variable a secret falls back to: `github_token` → `GITHUB_TOKEN`. */
+export function environmentVariableFor(name: string): string {
+  return name.toUpperCase().replace(/[^A-Z0-9]/g, '_')
+}
+
+/** The runtime's environment: Deno's, else Node's, else empty. */
+export function runtimeEnvironment(): Environment {
+  const runtime = globalThis as {
+    Deno?: { env: { toObject(): Record<string, string> } }
+    process?: { env?: Environment }
+  }
+  if (runtime.Deno) {
+    try {
+      return runtime.Deno.env.toObject()
+    } catch {
+      return {} // no --allow-env
+    }
+  }
+  return runtime.process?.env ?? {}
+}
+
+/** Creates a client. Configuration errors are thrown here; the store opens on first use. */
+export function createVaultClient(options: VaultClientOptions = {}): VaultClient {
+  const env = options.env ?? runtimeEnvironment()
+  const accessedBy = options.accessedBy ?? 'keywarden'
+  const now = options.now ?? Date.now
+  const envFallback = options.envFallback ?? true
+  const envNames = options.envNames ?? {}
+  const storeOption = options.store ?? resolveStoreConfig(env)
+
+  const cache = new SecretCache<StoredSecret>({ ...options.cache, now })
+  let opening: Promise<SecretStore> | undefined
+  let unsubscribe: (() => Promise<void>) | undefined
+  let closed = false
+
+  const store = (): Promise<SecretStore> => {
+    if (closed) return Promise.reject(new KeywardenError('INTERNAL', 'the vault client is closed'))
+    opening ??= (async () => {
+      const opened = isStore(storeOption) ? storeOption : await openStore(storeOption)
+      if (opened.subscribe) {
+        unsubscribe = await opened.subscribe((name) => {
+          if (name === '*') cache.clear()
+          else cache.delete(name)
+        })
+      }
+      return opened
+    })()
+    // A store that failed to open is retried on the next call, not remembered as failed.
+    opening.catch(() => {
+      opening = undefined
+    })
+    return opening
+  }
+
+  const audit = new AuditBuffer({
+    ...options.audit,
+    now,
+    write: async (events) => (await store()).logAccessBatch(events),
+  })
+  const record = (event: Omit<AuditEventInput, 'accessed_by'>) =>
+    audit.record({ ...event, accessed_by: accessedBy })
+  const recordFailure = (name: string, accessType: string, error: unknown) =>
+    record({
+      secret_name: name,
+      access_type: accessType,
+      success: false,
+      error_message: isKeywardenError(error) ? `${error.code}: ${error.message}` : 'INTERNAL',
+    })
+
+  const fromEnvironment = (name: string): string | undefined => {
+    if (!envFallback) return undefined
+    const variable = envNames[name] ?? environmentVariableFor(name)
+    const value = env[variable]
+    return value === undefined || value === '' ? undefined : value
+  }
+
+  const loadFromVault = async (name: string): Promise<StoredSecret> => {
+    const secret = await (await store()).getSecret(name, accessedBy)
+    if (!secret) throw notFound(name)
+    return secret
+  }
+
+  // The vault had no value, or could not be asked: try the environment, else rethrow.
+  const fallBack = (name: string, error: unknown): SecretResult => {
+    const unavailable = isKeywardenError(error, 'VAULT_UNAVAILABLE')
+    const notInVault = isKeywardenError(error, 'SECRET_NOT_FOUND')
+    const value = unavailable || notInVault ? fromEnvironment(name) : undefined
+    if (value !== undefined) {
+      record({
+        secret_name: name,
+        access_type: 'env_fallback',
+        success: true,
+        source: 'env',
+        ...(unavailable ? { error_message: 'VAULT_UNAVAILABLE' } : {}),
+      })
+      return { name, value, source: 'env', stale: false, version: null }
+    }
+    // The database already audited a vault read that found nothing.
+    if (!notInVault) recordFailure(name, 'read', error)
+    if (notInVault) {
+      throw new KeywardenError(
+        'SECRET_NOT_FOUND',
+        `secret ${name} is in neither the vault nor the environment (${envNames[name] ?? environmentVariableFor(name)})`,
+        { secretName: name },
+      )
+    }
+    throw error
+  }
+
+  const resultFrom = (name: string, secret: StoredSecret, source: 'hit' | 'loaded' | 'stale') => {
+    if (source === 'hit') {
+      record({ secret_name: name, access_type: 'cache_hit', success: true, source: 'cache' })
+    } else if (source === 'stale') {
+      record({
+        secret_name: name,
+        access_type: 'read',
+        success: true,
+        source: 'stale',
+        secret_version: secret.version,
+        error_message: 'VAULT_UNAVAILABLE: served a stale cached value',
+      })
+    }
+    return {
+      name,
+      value: secret.value,
+      source: source === 'loaded' ? 'vault' : 'cache',
+      stale: source === 'stale',
+      version: secret.version,
+    } satisfies SecretResult
+  }
+
+  // Writes audit themselves in SQL, but a write that raises rolls its audit row back with it.
+  const audited = async <T>(name: string, accessType: string, work: () => Promise<T>) => {
+    try {
+      return await work()
+    } catch (error) {
+      recordFailure(name, accessType, error)
+      throw error
+    }
+  }
+
+  const client: VaultClient = {
+    accessedBy,
+
+    async getSecret(name, { version = 'current' } = {}) {
+      validateSecretName(name)
+      if (version === 'previous') {
+        const previous = await audited(name, 'read', async () =>
+          (await store()).getSecret(name, accessedBy, 'previous'),
+        )
+        if (!previous) {
+          throw new KeywardenError(
+            'SECRET_NOT_FOUND',
+            `secret ${name} has no previous value in its grace period`,
+            { secretName: name },
+          )
+        }
+        return {
+          name,
+          value: previous.value,
+          source: 'vault',
+          stale: false,
+          version: previous.version,
+        }
+      }
+      try {
+        const loaded = await cache.load(name, loadFromVault)
+        return resultFrom(name, loaded.value, loaded.source)
+      } catch (error) {
+        return fallBack(name, error)
+      }
+    },
+
+    async getSecrets(names) {
+      const unique = [...new Set(names)]
+      for (const name of unique) validateSecretName(name)
+      const results = new Map<string, SecretResult>()
+      const missing: string[] = []
+      for (const name of unique) {
+        const cached = cache.get(name)
+        if (cached?.fresh) results.set(name, resultFrom(name, cached.value, 'hit'))
+        else missing.push(name)
+      }
+      if (missing.length === 0) return results
+
+      let fetched: Map<string, StoredSecret | null> | undefined
+      let failure: unknown
+      try {
+        fetched = await (await store()).getSecrets(missing, accessedBy)
+      } catch (error) {
+        failure = error
+      }
+      for (const name of missing) {
+        const secret = fetched?.get(name)
+        if (secret) {
+          cache.set(name, secret)
+          results.set(name, resultFrom(name, secret, 'loaded'))
+          continue
+        }
+        try {
+          // Reuses the cache's stale-if-error rule: a recent entry is served if the vault is down.
+          const error = failure ?? notFound(name)
+          const stale = await cache.load(name, () => Promise.reject(error))
+          results.set(name, resultFrom(name, stale.value, stale.source))
+        } catch (error) {
+          try {
+            results.set(name, fallBack(name, error))
+          } catch (fallbackError) {
+            if (!isKeywardenError(fallbackError, 'SECRET_NOT_FOUND')) throw fallbackError
+          }
+        }
+      }
+      return results
+    },
+
+    async storeSecret(name, value, metadata = {}) {
+      validateSecretName(name)
+      validateSecretValue(value, name)
+      return audited(name, 'store', async () => {
+        const id = await (await store()).storeSecret(name, value, metadata, accessedBy)
+        cache.delete(name)
+        return id
+      })
+    },
+
+    async rotateSecret(name, value, { gracePeriodSeconds = DEFAULT_GRACE_PERIOD_SECONDS } = {}) {
+      validateSecretName(name)
+      validateSecretValue(value, name)
+      if (!Number.isFinite(gracePeriodSeconds) || gracePeriodSeconds < 0) {
+        throw new KeywardenError('INVALID_ARGUMENT', 'gracePeriodSeconds must be 0 or more')
+      }
+      return audited(name, 'rotate', async () => {
+        const result = await (await store()).rotateSecret(
+          name,
+          value,
+          gracePeriodSeconds,
+          accessedBy,
+        )
+        cache.delete(name)
+        return result
+      })
+    },
+
+    async deleteSecret(name) {
+      validateSecretName(name)
+      return audited(name, 'delete', async () => {
+        const deleted = await (await store()).deleteSecret(name, accessedBy)
+        cache.delete(name)
+        return deleted
+      })
+    },
+
+    async listSecrets() {
+      return audited('*', 'list', async () => (await store()).listSecrets(accessedBy))
+    },
+
+    async checkExpiringSecrets(days = 7) {
+      if (!Number.isInteger(days) || days < 0 || days > 3650) {
+        throw new KeywardenError('INVALID_ARGUMENT', 'days must be a whole number from 0 to 3650')
+      }
+      return audited('*', 'check_expiring', async () =>
+        (await store()).checkExpiringSecrets(days, accessedBy),
+      )
+    },
+
+    async queryAudit(filter = {}) {
+      if (filter.secretName !== undefined) validateSecretName(filter.secretName)
+      return (await store()).queryAudit(filter)
+    },
+
+    clearSecretCache(name) {
+      if (name === undefined) cache.clear()
+      else cache.delete(name)
+    },
+
+    async health() {
+      const configured = isStore(storeOption) ? storeOption : undefined
+      let backend: VaultHealth['backend'] = {
+        kind: configured?.kind ?? storeOption.kind,
+        target: configured?.target ?? describeConfig(storeOption as StoreConfig),
+        reachable: false,
+      }
+      try {
+        const opened = await store()
+        await opened.ping()
+        backend = { kind: opened.kind, target: opened.target, reachable: true }
+      } catch (error) {
+        backend.error = isKeywardenError(error) ? error.code : 'INTERNAL'
+      }
+      const envServes = envFallback && knownNames().some((name) => fromEnvironment(name))
+      return {
+        secret_source: backend.reachable ? 'vault' : envServes ? 'env' : 'none',
+        backend,
+        accessed_by: accessedBy,
+        cache: { ...cache.stats(), ttl_ms: options.cache?.ttlMs ?? 5 * 60_000 },
+        audit: audit.stats(),
+        change_notifications: unsubscribe !== undefined,
+      }
+    },
+
+    async close() {
+      if (closed) return
+      try {
+        await audit.close()
+      } finally {
+        closed = true
+        const opened = await opening?.catch(() => undefined)
+        await unsubscribe?.()
+        await opened?.close()
+      }
+    },
+  }
+
+  const knownNames = () => [
+    ...new Set([...(options.preload ?? []), ...Object.keys(envNames), ...cache.keys()]),
+  ]
+
+  if (options.preload && options.preload.length > 0) {
+    const preload = options.preload
+    // Warm the cache in one round trip; a failure here surfaces on the first real read.
+    void store()
+      .then(() => client.getSecrets(preload))
+      .catch(() => {})
+  }
+  return client
+}
+
+function isStore(option: SecretStore | StoreConfig): option is SecretStore {
+  return typeof (option as SecretStore).getSecret === 'function'
+}
+
+function describeConfig(config: StoreConfig): string {
+  switch (config.kind) {
+    case 'embedded':
+      return config.home ?? 'KEYWARDEN_HOME'
+    case 'postgres':
+      return config.variable
+    case 'supabase':
+      return new URL(config.url).origin
+  }
+}
+
+function notFound(name: string): KeywardenError {
+  return new KeywardenError('SECRET_NOT_FOUND', `secret ${name} is not in the vault`, {
+    secretName: name,
+  })
+}

@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest'
+import { KeywardenError } from '../errors/index.ts'
+import { resolveStoreConfig } from './index.ts'
+
+const KEY = 'ab'.repeat(32)
+
+function configError(env: Record<string, string>): KeywardenError {
+  try {
+    resolveStoreConfig(env)
+  } catch (error) {
+    if (error instanceof KeywardenError) return error
+    throw error
+  }
+  throw new Error('expected a configuration error')
+}
+
+describe('resolveStoreConfig', () => {
+  it('defaults to the embedded vault', () => {
+    expect(resolveStoreConfig({})).toEqual({ kind: 'embedded' })
+    expect(resolveStoreConfig({ KEYWARDEN_HOME: '/tmp/kw', KEYWARDEN_ROOT_KEY: KEY })).toEqual({
+      kind: 'embedded',
+      home: '/tmp/kw',
+      rootKey: KEY,
+    })
+  })
+
+  it('picks postgres from KEYWARDEN_DATABASE_URL, before anything else', () => {
+    const config = resolveStoreConfig({
+      KEYWARDEN_DATABASE_URL: 'postgres://u@h/db',
+      SUPABASE_URL: 'https://x.supabase.co',
+      SUPABASE_SERVICE_ROLE_KEY: 'k',
+    })
+    expect(config).toMatchObject({ kind: 'postgres', variable: 'KEYWARDEN_DATABASE_URL' })
+  })
+
+  it('prefers supabase over SUPABASE_DB_URL, as on an Edge Function where Supabase sets both', () => {
+    const config = resolveStoreConfig({
+      SUPABASE_URL: 'https://x.supabase.co',
+      SUPABASE_SERVICE_ROLE_KEY: 'k',
+      SUPABASE_DB_URL: 'postgresql://postgres@db/postgres',
+    })
+    expect(config).toEqual({ kind: 'supabase', url: 'https://x.supabase.co', serviceRoleKey: 'k' })
+  })
+
+  it('falls back to SUPABASE_DB_URL, then POSTGRES_URL', () => {
+    expect(
+      resolveStoreConfig({ SUPABASE_DB_URL: 'postgres://a@h/x', POSTGRES_URL: 'postgres://b@h/y' }),
+    ).toMatchObject({ kind: 'postgres', variable: 'SUPABASE_DB_URL' })
+    expect(resolveStoreConfig({ POSTGRES_URL: 'postgres://b@h/y' })).toMatchObject({
+      kind: 'postgres',
+      variable: 'POSTGRES_URL',
+    })
+  })
+
+  it('honours KEYWARDEN_STORE over the order', () => {
+    expect(
+      resolveStoreConfig({ KEYWARDEN_STORE: 'embedded', KEYWARDEN_DATABASE_URL: 'postgres://h/d' }),
+    ).toEqual({ kind: 'embedded' })
+    expect(
+      resolveStoreConfig({
+        KEYWARDEN_STORE: 'postgres',
+        SUPABASE_URL: 'https://x.supabase.co',
+        SUPABASE_SERVICE_ROLE_KEY: 'k',
+        POSTGRES_URL: 'postgres://h/d',
+      }),
+    ).toMatchObject({ kind: 'postgres', variable: 'POSTGRES_URL' })
+  })
+
+  it.each([
+    [{ SUPABASE_URL: 'https://x.supabase.co' }, 'SUPABASE_SERVICE_ROLE_KEY'],
+    [{ SUPABASE_SERVICE_ROLE_KEY: 'k' }, 'SUPABASE_URL'],
+    [{ SUPABASE_URL: 'x.supabase.co', SUPABASE_SERVICE_ROLE_KEY: 'k' }, 'SUPABASE_URL'],
+    [{ KEYWARDEN_DATABASE_URL: 'mysql://h/d' }, 'KEYWARDEN_DATABASE_URL'],
+    [{ POSTGRES_URL: 'not a url' }, 'POSTGRES_URL'],
+    [{ KEYWARDEN_STORE: 'postgres' }, 'KEYWARDEN_DATABASE_URL'],
+    [{ KEYWARDEN_STORE: 'redis' }, 'KEYWARDEN_STORE'],
+  ])('names the variable of a half-configured environment: %o', (env, variable) => {
+    const error = configError(env)
+    expect(error.code).toBe('CONFIGURATION_ERROR')
+    expect(error.message).toContain(variable)
+  })
+
+  it('refuses a malformed root key without echoing it', () => {
+    const error = configError({ KEYWARDEN_ROOT_KEY: 'not-hex-secret-material' })
+    expect(error.code).toBe('ROOT_KEY_INVALID')
+    expect(error.message).toContain('KEYWARDEN_ROOT_KEY')
+    expect(error.message).not.toContain('not-hex-secret-material')
+  })
+
+  it('never puts a connection password or service key in an error', () => {
+    const error = configError({ SUPABASE_URL: 'ftp://x', SUPABASE_SERVICE_ROLE_KEY: 'sk-SECRET' })
+    expect(error.message).not.toContain('sk-SECRET')
+    const pgError = configError({ KEYWARDEN_DATABASE_URL: 'mysql://u:hunter2@h/d' })
+    expect(pgError.message).not.toContain('hunter2')
+  })
+})

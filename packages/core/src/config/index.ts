@@ -1,0 +1,155 @@
+/**
+ * Which store a client uses, decided from configuration — explicitly, and reported by
+ * `health()`. A half-configured environment (a URL without its key, a malformed URL) is an
+ * error naming the variable, never a silent fallback to another store.
+ * @module
+ */
+import { KeywardenError } from '../errors/index.ts'
+import type { SecretStore } from '../store/index.ts'
+
+/** The environment variables Keywarden reads, as a plain record. */
+export type Environment = Readonly<Record<string, string | undefined>>
+
+/** A store and where its configuration came from. */
+export type StoreConfig =
+  | { kind: 'embedded'; home?: string; rootKey?: string }
+  | { kind: 'postgres'; connectionString: string; variable: string; rootKey?: string }
+  | { kind: 'supabase'; url: string; serviceRoleKey: string }
+
+const POSTGRES_VARIABLES = ['KEYWARDEN_DATABASE_URL', 'SUPABASE_DB_URL', 'POSTGRES_URL'] as const
+
+/**
+ * Chooses the store, in this order:
+ * 1. `KEYWARDEN_STORE` (`embedded`, `postgres` or `supabase`), when set;
+ * 2. `KEYWARDEN_DATABASE_URL` → postgres;
+ * 3. `SUPABASE_URL` with `SUPABASE_SERVICE_ROLE_KEY` → supabase (the Edge Function default:
+ *    Supabase sets both, and `SUPABASE_DB_URL` too, so this comes before it);
+ * 4. `SUPABASE_DB_URL`, then `POSTGRES_URL` → postgres;
+ * 5. otherwise the embedded vault in `KEYWARDEN_HOME` (default `~/.keywarden`).
+ */
+export function resolveStoreConfig(env: Environment): StoreConfig {
+  const explicit = value(env, 'KEYWARDEN_STORE')
+  switch (explicit) {
+    case undefined:
+      break
+    case 'embedded':
+      return embeddedConfig(env)
+    case 'postgres': {
+      const variable = POSTGRES_VARIABLES.find((name) => value(env, name))
+      if (!variable) {
+        throw configurationError(
+          'KEYWARDEN_STORE=postgres needs KEYWARDEN_DATABASE_URL (or SUPABASE_DB_URL, POSTGRES_URL)',
+        )
+      }
+      return postgresConfig(env, variable)
+    }
+    case 'supabase':
+      return supabaseConfig(env)
+    default:
+      throw configurationError('KEYWARDEN_STORE must be embedded, postgres or supabase')
+  }
+
+  if (value(env, 'KEYWARDEN_DATABASE_URL')) return postgresConfig(env, 'KEYWARDEN_DATABASE_URL')
+  if (value(env, 'SUPABASE_URL') || value(env, 'SUPABASE_SERVICE_ROLE_KEY')) {
+    return supabaseConfig(env)
+  }
+  for (const variable of POSTGRES_VARIABLES) {
+    if (value(env, variable)) return postgresConfig(env, variable)
+  }
+  return embeddedConfig(env)
+}
+
+/**
+ * Opens the store a {@link StoreConfig} describes. Each store's code is imported only when
+ * chosen, so an edge function never loads the embedded database, and a CLI never loads
+ * supabase-js unless configured for it.
+ */
+export async function openStore(config: StoreConfig): Promise<SecretStore> {
+  switch (config.kind) {
+    case 'supabase': {
+      const { createSupabaseStore } = await import('../store/supabase.ts')
+      return createSupabaseStore({ url: config.url, serviceRoleKey: config.serviceRoleKey })
+    }
+    case 'postgres': {
+      const { createPostgresStore } = await import('../store/postgres.ts')
+      return createPostgresStore({
+        connectionString: config.connectionString,
+        ...(config.rootKey === undefined ? {} : { rootKey: config.rootKey }),
+      })
+    }
+    case 'embedded': {
+      const { createEmbeddedStore } = await import('../node/embedded.ts')
+      return createEmbeddedStore({
+        ...(config.home === undefined ? {} : { home: config.home }),
+        ...(config.rootKey === undefined ? {} : { rootKey: config.rootKey }),
+      })
+    }
+  }
+}
+
+function embeddedConfig(env: Environment): StoreConfig {
+  const home = value(env, 'KEYWARDEN_HOME')
+  const rootKey = rootKeyFrom(env)
+  return {
+    kind: 'embedded',
+    ...(home === undefined ? {} : { home }),
+    ...(rootKey === undefined ? {} : { rootKey }),
+  }
+}
+
+function postgresConfig(env: Environment, variable: string): StoreConfig {
+  const connectionString = value(env, variable) ?? ''
+  let url: URL | undefined
+  try {
+    url = new URL(connectionString)
+  } catch {}
+  if (!url || (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')) {
+    throw configurationError(`${variable} must be a postgres:// or postgresql:// URL`)
+  }
+  const rootKey = rootKeyFrom(env)
+  return {
+    kind: 'postgres',
+    connectionString,
+    variable,
+    ...(rootKey === undefined ? {} : { rootKey }),
+  }
+}
+
+function supabaseConfig(env: Environment): StoreConfig {
+  const url = value(env, 'SUPABASE_URL')
+  const serviceRoleKey = value(env, 'SUPABASE_SERVICE_ROLE_KEY')
+  if (!url) throw configurationError('SUPABASE_SERVICE_ROLE_KEY is set but SUPABASE_URL is not')
+  if (!serviceRoleKey) {
+    throw configurationError('SUPABASE_URL is set but SUPABASE_SERVICE_ROLE_KEY is not')
+  }
+  let parsed: URL | undefined
+  try {
+    parsed = new URL(url)
+  } catch {}
+  if (!parsed || (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')) {
+    throw configurationError(
+      'SUPABASE_URL must be an http(s) URL, e.g. https://<project>.supabase.co',
+    )
+  }
+  return { kind: 'supabase', url, serviceRoleKey }
+}
+
+function rootKeyFrom(env: Environment): string | undefined {
+  const rootKey = value(env, 'KEYWARDEN_ROOT_KEY')
+  if (rootKey !== undefined && !/^[0-9a-fA-F]{64}$/.test(rootKey)) {
+    throw new KeywardenError(
+      'ROOT_KEY_INVALID',
+      'KEYWARDEN_ROOT_KEY must be 64 hex characters (a 256-bit key)',
+    )
+  }
+  return rootKey
+}
+
+function value(env: Environment, name: string): string | undefined {
+  const raw = env[name]
+  return raw === undefined || raw.trim() === '' ? undefined : raw.trim()
+}
+
+function configurationError(message: string): KeywardenError {
+  return new KeywardenError('CONFIGURATION_ERROR', message)
+}

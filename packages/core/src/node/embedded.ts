@@ -1,0 +1,138 @@
+/**
+ * The embedded store: PGlite (PostgreSQL compiled to WebAssembly) in `KEYWARDEN_HOME`, the
+ * zero-setup default on a laptop. The very same migrations run on open.
+ *
+ * PGlite is one process's database: two processes writing one data directory would corrupt
+ * it. A lock file holding the owner's pid keeps a second process out, with an explanation; a
+ * lock left by a process that died is taken over.
+ */
+import { randomBytes } from 'node:crypto'
+import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { KeywardenError } from '../errors/index.ts'
+import { runMigrations } from '../migrate/index.ts'
+import type { SecretStore } from '../store/index.ts'
+import { createSqlStore } from '../store/sql.ts'
+import { pgliteConnection } from './connections.ts'
+import { loadMigrations } from './migrations.ts'
+import { openPglite } from './pglite.ts'
+
+/** Options for {@link createEmbeddedStore}. */
+export interface EmbeddedStoreOptions {
+  /** Where the vault lives (default `KEYWARDEN_HOME`, else `~/.keywarden`). */
+  home?: string
+  /** The root key (64 hex); default `KEYWARDEN_ROOT_KEY`, else `<home>/root.key`, made on first use. */
+  rootKey?: string
+}
+
+/** The default home: `KEYWARDEN_HOME`, else `~/.keywarden`. */
+export function defaultKeywardenHome(
+  env: Record<string, string | undefined> = process.env,
+): string {
+  return env.KEYWARDEN_HOME || join(homedir(), '.keywarden')
+}
+
+/** Opens (creating on first use) the embedded vault and applies the migrations. */
+export async function createEmbeddedStore(
+  options: EmbeddedStoreOptions = {},
+): Promise<SecretStore> {
+  const home = options.home ?? defaultKeywardenHome()
+  await mkdir(home, { recursive: true, mode: 0o700 })
+  const rootKey =
+    options.rootKey ?? process.env.KEYWARDEN_ROOT_KEY ?? (await readOrCreateRootKey(home))
+  if (!/^[0-9a-fA-F]{64}$/.test(rootKey)) {
+    throw new KeywardenError('ROOT_KEY_INVALID', 'the vault root key must be 64 hex characters')
+  }
+
+  const lockPath = join(home, 'vault.lock')
+  await acquireLock(lockPath, home)
+  try {
+    const db = await openPglite({ dataDir: join(home, 'data'), rootKey })
+    await runMigrations(pgliteConnection(db), await loadMigrations())
+    return createSqlStore({
+      kind: 'embedded',
+      target: home,
+      async query(sql, params) {
+        return (await db.query<Record<string, unknown>>(sql, params)).rows
+      },
+      async subscribe(onChange) {
+        return db.listen('keywarden_secrets', onChange)
+      },
+      async close() {
+        try {
+          await db.close()
+        } finally {
+          await rm(lockPath, { force: true })
+        }
+      },
+    })
+  } catch (error) {
+    await rm(lockPath, { force: true })
+    throw error
+  }
+}
+
+async function readOrCreateRootKey(home: string): Promise<string> {
+  const path = join(home, 'root.key')
+  try {
+    const info = await stat(path)
+    if ((info.mode & 0o077) !== 0) {
+      throw new KeywardenError(
+        'CONFIGURATION_ERROR',
+        `${path} is readable by other users; run \`chmod 600 ${path}\``,
+      )
+    }
+    return (await readFile(path, 'utf8')).trim()
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+  }
+  const key = randomBytes(32).toString('hex')
+  try {
+    // 'wx': if another process made the key meanwhile, use theirs rather than overwrite it.
+    await writeFile(path, `${key}\n`, { mode: 0o600, flag: 'wx' })
+    await chmod(path, 0o600)
+    return key
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return readOrCreateRootKey(home)
+    throw error
+  }
+}
+
+async function acquireLock(lockPath: string, home: string): Promise<void> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(lockPath, String(process.pid), { flag: 'wx', mode: 0o600 })
+      return
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    }
+    const owner = Number.parseInt(await readFile(lockPath, 'utf8').catch(() => ''), 10)
+    if (owner === process.pid) {
+      throw new KeywardenError(
+        'VAULT_UNAVAILABLE',
+        `the embedded vault in ${home} is already open in this process; share one client`,
+      )
+    }
+    if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) {
+      throw new KeywardenError(
+        'VAULT_UNAVAILABLE',
+        `the embedded vault in ${home} is open in another process (pid ${owner}); ` +
+          'PGlite serves one process at a time. Close that process, or point every tool at ' +
+          'one PostgreSQL server with KEYWARDEN_DATABASE_URL.',
+      )
+    }
+    // The owner died without cleaning up: take the lock over.
+    await rm(lockPath, { force: true })
+  }
+  throw new KeywardenError('VAULT_UNAVAILABLE', `could not lock the embedded vault in ${home}`)
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Row mapping shared by every store. The SQL functions return the same columns whether they
+ * come through a driver (Dates, numbers, sometimes numeric strings) or through PostgREST's JSON
+ * (ISO strings), so every field is normalised here, once.
+ */
+import type {
+  AuditRecord,
+  ExpiringSecret,
+  RotationResult,
+  SecretMetadata,
+  SecretType,
+  StoredSecret,
+} from './index.ts'
+
+type Row = Record<string, unknown>
+
+function toDate(value: unknown): Date | null {
+  if (value === null || value === undefined) return null
+  return value instanceof Date ? value : new Date(String(value))
+}
+
+function toRequiredDate(value: unknown, column: string): Date {
+  const date = toDate(value)
+  if (!date) throw new TypeError(`column ${column} is unexpectedly null`)
+  return date
+}
+
+function toNumber(value: unknown): number | null {
+  if (value === null || value === undefined) return null
+  return Number(value)
+}
+
+function toText(value: unknown): string | null {
+  return value === null || value === undefined ? null : String(value)
+}
+
+/** A row of `public.list_secret_names()`. */
+export function metadataFromRow(row: Row): SecretMetadata {
+  return {
+    name: String(row.name),
+    description: toText(row.description),
+    type: String(row.secret_type) as SecretType,
+    version: Number(row.version),
+    createdAt: toRequiredDate(row.created_at, 'created_at'),
+    updatedAt: toRequiredDate(row.updated_at, 'updated_at'),
+    lastRotatedAt: toDate(row.last_rotated_at),
+    expiresAt: toDate(row.expires_at),
+    rotationIntervalDays: toNumber(row.rotation_interval_days),
+    rotationDueAt: toDate(row.rotation_due_at),
+    previousValidUntil: toDate(row.previous_valid_until),
+  }
+}
+
+/** A row of `public.get_secrets()`: the name and its value, or null. */
+export function storedSecretFromRow(row: Row): [string, StoredSecret | null] {
+  const name = String(row.secret_name)
+  if (row.secret_value === null || row.secret_value === undefined) return [name, null]
+  return [name, { value: String(row.secret_value), version: Number(row.secret_version ?? 1) }]
+}
+
+/** The row of `public.rotate_secret()`. */
+export function rotationFromRow(row: Row | undefined): RotationResult {
+  if (!row) throw new TypeError('rotate_secret returned no row')
+  return {
+    id: String(row.secret_id),
+    version: Number(row.secret_version),
+    previousValidUntil: toDate(row.previous_valid_until),
+  }
+}
+
+/** A row of `public.check_expiring_secrets()`. */
+export function expiringFromRow(row: Row): ExpiringSecret {
+  return {
+    name: String(row.name),
+    type: String(row.secret_type) as SecretType,
+    reason: row.reason === 'expires' ? 'expires' : 'rotation_due',
+    dueAt: toRequiredDate(row.due_at, 'due_at'),
+    expiresAt: toDate(row.expires_at),
+    rotationDueAt: toDate(row.rotation_due_at),
+    overdue: row.overdue === true,
+  }
+}
+
+/** A row of `public.query_secret_access_log()`. */
+export function auditRecordFromRow(row: Row): AuditRecord {
+  return {
+    id: Number(row.id),
+    secretName: String(row.secret_name),
+    accessedBy: String(row.accessed_by),
+    accessType: String(row.access_type),
+    success: row.success === true,
+    errorMessage: toText(row.error_message),
+    createdAt: toRequiredDate(row.created_at, 'created_at'),
+    eventCount: Number(row.event_count ?? 1),
+    secretVersion: toNumber(row.secret_version),
+    source: toText(row.source),
+  }
+}

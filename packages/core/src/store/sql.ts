@@ -1,0 +1,141 @@
+/**
+ * The store over a direct SQL session, shared by the postgres and embedded stores: the same
+ * SQL text, only the connection differs. Runtime-neutral.
+ */
+import { errorFromDatabase } from '../errors/index.ts'
+import type { AuditFilter, SecretStore, StoreKind, StoreSecretInput } from './index.ts'
+import {
+  auditRecordFromRow,
+  expiringFromRow,
+  metadataFromRow,
+  rotationFromRow,
+  storedSecretFromRow,
+} from './rows.ts'
+
+/** Runs one parameterized statement and returns its rows. */
+export type QueryFunction = (sql: string, params: unknown[]) => Promise<Record<string, unknown>[]>
+
+/** What a concrete SQL store supplies. */
+export interface SqlStoreParts {
+  kind: StoreKind
+  target: string
+  query: QueryFunction
+  subscribe?: SecretStore['subscribe']
+  close(): Promise<void>
+}
+
+/** Builds a {@link SecretStore} that calls the SQL API through `parts.query`. */
+export function createSqlStore(parts: SqlStoreParts): SecretStore {
+  const run = async (sql: string, params: unknown[], secretName?: string) => {
+    try {
+      return await parts.query(sql, params)
+    } catch (error) {
+      throw errorFromDatabase(error, secretName === undefined ? {} : { secretName })
+    }
+  }
+
+  return {
+    kind: parts.kind,
+    target: parts.target,
+
+    async getSecret(name, accessedBy, version = 'current') {
+      const rows = await run(
+        'SELECT * FROM public.get_secrets(ARRAY[$1::text], $2, $3)',
+        [name, accessedBy, version],
+        name,
+      )
+      const row = rows[0]
+      return row ? storedSecretFromRow(row)[1] : null
+    },
+
+    async getSecrets(names, accessedBy) {
+      const rows = await run('SELECT * FROM public.get_secrets($1::text[], $2)', [
+        [...names],
+        accessedBy,
+      ])
+      return new Map(rows.map(storedSecretFromRow))
+    },
+
+    async storeSecret(name, value, input, accessedBy) {
+      const rows = await run(
+        `SELECT public.store_secret($1, $2, $3, $4, $5, $6::interval, $7) AS id`,
+        [name, value, ...storeArguments(input), accessedBy],
+        name,
+      )
+      return String(rows[0]?.id)
+    },
+
+    async rotateSecret(name, value, gracePeriodSeconds, accessedBy) {
+      const rows = await run(
+        'SELECT * FROM public.rotate_secret($1, $2, make_interval(secs => $3), $4)',
+        [name, value, gracePeriodSeconds, accessedBy],
+        name,
+      )
+      return rotationFromRow(rows[0])
+    },
+
+    async deleteSecret(name, accessedBy) {
+      const rows = await run(
+        'SELECT public.delete_secret($1, $2) AS deleted',
+        [name, accessedBy],
+        name,
+      )
+      return rows[0]?.deleted === true
+    },
+
+    async listSecrets(accessedBy) {
+      const rows = await run('SELECT * FROM public.list_secret_names($1)', [accessedBy])
+      return rows.map(metadataFromRow)
+    },
+
+    async checkExpiringSecrets(days, accessedBy) {
+      const rows = await run('SELECT * FROM public.check_expiring_secrets($1, $2)', [
+        days,
+        accessedBy,
+      ])
+      return rows.map(expiringFromRow)
+    },
+
+    async logAccessBatch(events) {
+      const rows = await run('SELECT public.log_secret_access_batch($1::jsonb) AS written', [
+        JSON.stringify(events),
+      ])
+      return Number(rows[0]?.written ?? 0)
+    },
+
+    async queryAudit(filter) {
+      const rows = await run(
+        'SELECT * FROM public.query_secret_access_log($1, $2, $3, $4)',
+        auditArguments(filter),
+      )
+      return rows.map(auditRecordFromRow)
+    },
+
+    async ping() {
+      await run('SELECT 1', [])
+    },
+
+    ...(parts.subscribe ? { subscribe: parts.subscribe } : {}),
+    close: parts.close,
+  }
+}
+
+/** store_secret's metadata arguments, in order: description, type, expires_at, interval. */
+export function storeArguments(input: StoreSecretInput): unknown[] {
+  return [
+    input.description ?? null,
+    input.type ?? null,
+    input.expiresAt?.toISOString() ?? null,
+    input.rotationIntervalDays === undefined ? null : `${input.rotationIntervalDays} days`,
+  ]
+}
+
+/** query_secret_access_log's arguments, in order. */
+export function auditArguments(filter: AuditFilter): unknown[] {
+  return [
+    filter.secretName ?? null,
+    filter.failedOnly ?? false,
+    filter.since?.toISOString() ?? null,
+    filter.limit ?? 100,
+  ]
+}
