@@ -27,22 +27,10 @@ BEGIN
   CREATE SCHEMA vault;
   COMMENT ON SCHEMA vault IS 'Keywarden''s Supabase-Vault-compatible secret store (pgcrypto).';
 
-  -- pgcrypto lives in a schema chosen at install time; these wrappers pin it once so that the
-  -- functions below can keep search_path empty.
-  EXECUTE pg_catalog.format($f$
-    CREATE FUNCTION vault._hmac(data bytea, key bytea) RETURNS bytea
-      LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = ''
-      AS 'SELECT %1$s.hmac(data, key, ''sha256'')';
-    CREATE FUNCTION vault._nonce() RETURNS bytea
-      LANGUAGE sql VOLATILE SET search_path = ''
-      AS 'SELECT %1$s.gen_random_bytes(16)';
-    CREATE FUNCTION vault._pgp_encrypt(data bytea, password text) RETURNS bytea
-      LANGUAGE sql VOLATILE STRICT SET search_path = ''
-      AS 'SELECT %1$s.pgp_sym_encrypt_bytea(data, password, ''cipher-algo=aes256, s2k-mode=0, s2k-digest-algo=sha256'')';
-    CREATE FUNCTION vault._pgp_decrypt(data bytea, password text) RETURNS bytea
-      LANGUAGE sql IMMUTABLE STRICT SET search_path = ''
-      AS 'SELECT %1$s.pgp_sym_decrypt_bytea(data, password)';
-  $f$, crypto_schema);
+  EXECUTE pg_catalog.format(
+    $f$CREATE FUNCTION vault._nonce() RETURNS bytea LANGUAGE sql VOLATILE SET search_path = ''
+       AS 'SELECT %1$s.gen_random_bytes(16)'$f$,
+    crypto_schema);
 
   CREATE TABLE vault.secrets (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -58,8 +46,9 @@ BEGIN
   CREATE UNIQUE INDEX secrets_name_idx ON vault.secrets (name) WHERE name IS NOT NULL;
 
   -- The session's root key, checked: a missing or malformed key is an error, never plaintext.
+  -- Only the crypto functions below call it, inside their empty search_path.
   CREATE FUNCTION vault._root_key() RETURNS bytea
-    LANGUAGE plpgsql STABLE SET search_path = ''
+    LANGUAGE plpgsql STABLE
     AS $f$
     DECLARE
       setting text := pg_catalog.current_setting('keywarden.root_key', true);
@@ -77,56 +66,63 @@ BEGIN
     END
     $f$;
 
-  -- A fingerprint of the root key, stored with each row, so a wrong key is named as such.
-  CREATE FUNCTION vault._root_key_id() RETURNS uuid
-    LANGUAGE sql STABLE SET search_path = ''
-    AS $f$
-      SELECT pg_catalog.left(pg_catalog.encode(
-        vault._hmac(pg_catalog.convert_to('keywarden-root-key-id', 'UTF8'), vault._root_key()),
-        'hex'), 32)::uuid
-    $f$;
-
-  CREATE FUNCTION vault._row_key(secret_id uuid, nonce bytea) RETURNS text
-    LANGUAGE sql STABLE SET search_path = ''
-    AS $f$
-      SELECT pg_catalog.encode(
-        vault._hmac(pg_catalog.convert_to('keywarden-vault-v1:' || secret_id::text, 'UTF8') || nonce,
-                    vault._root_key()),
-        'hex')
-    $f$;
-
-  CREATE FUNCTION vault._encrypt(secret_id uuid, nonce bytea, plaintext text) RETURNS text
-    LANGUAGE sql VOLATILE SET search_path = ''
-    AS $f$
-      SELECT pg_catalog.encode(
-        vault._pgp_encrypt(pg_catalog.convert_to(plaintext, 'UTF8'), vault._row_key(secret_id, nonce)),
-        'base64')
-    $f$;
-
-  -- SECURITY DEFINER: the view calls it with the reader's privileges, and readers need no access
-  -- to pgcrypto's schema.
-  CREATE FUNCTION vault._decrypt(secret_id uuid, nonce bytea, key_id uuid, ciphertext text) RETURNS text
-    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
-    AS $f$
-    DECLARE
-      session_key_id uuid := vault._root_key_id();
-    BEGIN
-      IF key_id IS DISTINCT FROM session_key_id THEN
-        RAISE EXCEPTION 'vault secret % was encrypted under another root key (key id %); this session''s keywarden.root_key has key id %',
-          secret_id, key_id, session_key_id
-          USING ERRCODE = 'KW003';
-      END IF;
+  -- The crypto functions call pgcrypto in the schema it was installed in, pinned here once, so
+  -- they keep an empty search_path. They are plpgsql that calls pgcrypto directly: each access
+  -- reads and checks the root key once, with no helper-function hops on the hot path.
+  EXECUTE pg_catalog.format($crypto$
+    -- A fingerprint of the root key, stored with each row, so a wrong key is named as such.
+    CREATE FUNCTION vault._root_key_id() RETURNS uuid
+      LANGUAGE plpgsql STABLE SET search_path = ''
+      AS $f$
       BEGIN
-        RETURN pg_catalog.convert_from(
-          vault._pgp_decrypt(pg_catalog.decode(ciphertext, 'base64'), vault._row_key(secret_id, nonce)),
-          'UTF8');
-      EXCEPTION WHEN external_routine_invocation_exception OR invalid_parameter_value
-                  OR character_not_in_repertoire THEN
-        RAISE EXCEPTION 'vault secret % failed to decrypt: its ciphertext was altered or belongs to another row', secret_id
-          USING ERRCODE = 'KW003';
-      END;
-    END
-    $f$;
+        RETURN pg_catalog.left(pg_catalog.encode(%1$s.hmac(
+          pg_catalog.convert_to('keywarden-root-key-id', 'UTF8'), vault._root_key(), 'sha256'), 'hex'), 32)::uuid;
+      END
+      $f$;
+
+    CREATE FUNCTION vault._encrypt(secret_id uuid, nonce bytea, plaintext text) RETURNS text
+      LANGUAGE plpgsql VOLATILE SET search_path = ''
+      AS $f$
+      DECLARE
+        root bytea := vault._root_key();
+      BEGIN
+        RETURN pg_catalog.encode(%1$s.pgp_sym_encrypt_bytea(
+          pg_catalog.convert_to(plaintext, 'UTF8'),
+          pg_catalog.encode(%1$s.hmac(
+            pg_catalog.convert_to('keywarden-vault-v1:' || secret_id::text, 'UTF8') || nonce, root, 'sha256'), 'hex'),
+          'cipher-algo=aes256, s2k-mode=0, s2k-digest-algo=sha256'), 'base64');
+      END
+      $f$;
+
+    -- SECURITY DEFINER: the view calls it with the reader's privileges, and readers need no
+    -- access to pgcrypto's schema.
+    CREATE FUNCTION vault._decrypt(secret_id uuid, nonce bytea, key_id uuid, ciphertext text) RETURNS text
+      LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
+      AS $f$
+      DECLARE
+        root bytea := vault._root_key();
+        session_key_id uuid := pg_catalog.left(pg_catalog.encode(%1$s.hmac(
+          pg_catalog.convert_to('keywarden-root-key-id', 'UTF8'), root, 'sha256'), 'hex'), 32)::uuid;
+      BEGIN
+        IF key_id IS DISTINCT FROM session_key_id THEN
+          RAISE EXCEPTION 'vault secret %% was encrypted under another root key (key id %%); this session''s keywarden.root_key has key id %%',
+            secret_id, key_id, session_key_id
+            USING ERRCODE = 'KW003';
+        END IF;
+        BEGIN
+          RETURN pg_catalog.convert_from(%1$s.pgp_sym_decrypt_bytea(
+            pg_catalog.decode(ciphertext, 'base64'),
+            pg_catalog.encode(%1$s.hmac(
+              pg_catalog.convert_to('keywarden-vault-v1:' || secret_id::text, 'UTF8') || nonce, root, 'sha256'), 'hex')),
+            'UTF8');
+        EXCEPTION WHEN external_routine_invocation_exception OR invalid_parameter_value
+                    OR character_not_in_repertoire THEN
+          RAISE EXCEPTION 'vault secret %% failed to decrypt: its ciphertext was altered or belongs to another row', secret_id
+            USING ERRCODE = 'KW003';
+        END;
+      END
+      $f$;
+  $crypto$, crypto_schema);
 
   CREATE VIEW vault.decrypted_secrets AS
     SELECT s.id,

@@ -338,3 +338,16 @@ describe('SecretCache invalidation races', () => {
     await expect(inFlight).rejects.toMatchObject({ code: 'VAULT_UNAVAILABLE' })
   })
 })
+
+describe('getFresh', () => {
+  it('returns a fresh value and counts a hit, and counts nothing for a stale or missing one', () => {
+    let now = 0
+    const cache = new SecretCache<string>({ ttlMs: 1_000, now: () => now })
+    expect(cache.getFresh('a')).toBeUndefined()
+    cache.set('a', 'value-a')
+    expect(cache.getFresh('a')).toBe('value-a')
+    now = 1_000
+    expect(cache.getFresh('a')).toBeUndefined()
+    expect(cache.stats()).toMatchObject({ hits: 1, misses: 0 })
+  })
+})

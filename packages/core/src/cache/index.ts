@@ -196,6 +196,18 @@ export class SecretCache<V> {
   }
 
   /**
+   * The value when it is fresh, counted as a hit; otherwise undefined and nothing counted (the
+   * caller goes on to {@link SecretCache.load}, which counts the miss). The read path's
+   * synchronous fast lane: no promise for a hit.
+   */
+  getFresh(name: string): V | undefined {
+    const entry = this.#lookup(name)
+    if (!entry || this.#now() - entry.storedAt >= this.#ttlMs) return undefined
+    this.#hits++
+    return entry.value
+  }
+
+  /**
    * Returns the cached value if fresh; otherwise calls `loader` and caches its result.
    *
    * - Concurrent calls that miss on one name share a single `loader` call.

@@ -1,0 +1,83 @@
+// Shared benchmark helpers: timing, statistics, and a throwaway database with the migrations.
+import { randomBytes } from 'node:crypto'
+import { runMigrations } from '@keywarden/core'
+import { loadMigrations, pgConnection } from '@keywarden/core/node'
+import pg from 'pg'
+
+export const ADMIN_URL =
+  process.env.KEYWARDEN_BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+
+/** Runs `fn` `iterations` times after `warmup` runs; returns each run's duration in ns. */
+export async function sample(fn, { iterations, warmup = Math.ceil(iterations / 10) }) {
+  for (let i = 0; i < warmup; i++) await fn(i)
+  const samples = new Array(iterations)
+  for (let i = 0; i < iterations; i++) {
+    const start = process.hrtime.bigint()
+    await fn(i)
+    samples[i] = Number(process.hrtime.bigint() - start)
+  }
+  return samples
+}
+
+/** The same for synchronous work, timed in batches so the timer's own cost stays out. */
+export function sampleSync(fn, { batches = 200, perBatch = 10_000 }) {
+  for (let i = 0; i < perBatch; i++) fn(i)
+  const samples = new Array(batches)
+  for (let b = 0; b < batches; b++) {
+    const start = process.hrtime.bigint()
+    for (let i = 0; i < perBatch; i++) fn(i)
+    samples[b] = Number(process.hrtime.bigint() - start) / perBatch
+  }
+  return samples
+}
+
+export function percentile(samples, p) {
+  const sorted = [...samples].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
+}
+
+export const median = (samples) => percentile(samples, 50)
+
+/** Formats nanoseconds for people. */
+export function formatNs(ns) {
+  if (ns < 1_000) return `${ns.toFixed(1)} ns`
+  if (ns < 1_000_000) return `${(ns / 1_000).toFixed(1)} µs`
+  return `${(ns / 1_000_000).toFixed(2)} ms`
+}
+
+/** A fresh migrated database for one benchmark; call `drop()` at the end. */
+export async function benchDatabase() {
+  const name = `kw_bench_${randomBytes(5).toString('hex')}`
+  const rootKey = randomBytes(32).toString('hex')
+  const admin = new pg.Client({ connectionString: ADMIN_URL })
+  await admin.connect()
+  await admin.query(`CREATE DATABASE ${name}`)
+  await admin.end()
+  const url = new URL(ADMIN_URL)
+  url.pathname = `/${name}`
+  const migrator = new pg.Client({
+    connectionString: url.toString(),
+    options: `-c keywarden.root_key=${rootKey}`,
+  })
+  await migrator.connect()
+  await runMigrations(pgConnection(migrator), await loadMigrations())
+  await migrator.end()
+  return {
+    url: url.toString(),
+    name,
+    rootKey,
+    async drop() {
+      const dropper = new pg.Client({ connectionString: ADMIN_URL })
+      await dropper.connect()
+      await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+      await dropper.end()
+    },
+  }
+}
+
+/** Prints one result line and returns it for the summary. */
+export function report(result) {
+  const line = `${result.name}: ${result.value} (baseline ${result.baseline}; ratio ${result.ratio}) — target ${result.target}: ${result.met ? 'met' : 'NOT met'}`
+  process.stdout.write(`${line}\n`)
+  return result
+}
