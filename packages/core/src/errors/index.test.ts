@@ -29,7 +29,7 @@ describe('KeywardenError', () => {
     expect(error).toBeInstanceOf(Error)
     expect(error.name).toBe('KeywardenError')
     expect(error.code).toBe('SECRET_NOT_FOUND')
-    expect(error.exitCode).toBe(4)
+    expect(error.exitCode).toBe(3)
     expect(error.secretName).toBe('github_token')
     expect(error.cause).toBe(cause)
   })
@@ -60,12 +60,12 @@ describe('KeywardenError', () => {
       INVALID_NAME: 2,
       INVALID_VALUE: 2,
       INVALID_ARGUMENT: 2,
-      CONFIGURATION_ERROR: 3,
-      ROOT_KEY_MISSING: 3,
-      ROOT_KEY_INVALID: 3,
-      SECRET_NOT_FOUND: 4,
-      ACCESS_DENIED: 5,
-      VAULT_UNAVAILABLE: 6,
+      CONFIGURATION_ERROR: 1,
+      ROOT_KEY_MISSING: 1,
+      ROOT_KEY_INVALID: 1,
+      ACCESS_DENIED: 1,
+      SECRET_NOT_FOUND: 3,
+      VAULT_UNAVAILABLE: 4,
     }
     expect(EXIT_CODES).toEqual(expected)
     for (const [code, exit] of Object.entries(expected)) {
@@ -174,6 +174,16 @@ describe('validateSecretValue', () => {
   it('rejects an empty value and non-strings', () => {
     expect(() => validateSecretValue('')).toThrowError(/it is empty/)
     expect(() => validateSecretValue(undefined)).toThrowError(/expected a string, got undefined/)
+  })
+
+  it('rejects what PostgreSQL text cannot hold as stored: NUL and unpaired surrogates', () => {
+    for (const value of ['ab\u0000cd', 'ab\ud800cd', '\udc00abcd', 'abcd\ud83d']) {
+      expect(() => validateSecretValue(value)).toThrowError(
+        expect.objectContaining({ code: 'INVALID_VALUE' }),
+      )
+    }
+    // A well-formed pair is one code point, and fine.
+    expect(validateSecretValue('key-\ud83d\udd11')).toBe('key-\ud83d\udd11')
   })
 
   it('never puts the value in the message, and keeps a valid secret name', () => {

@@ -27,18 +27,16 @@ export type KeywardenErrorCode =
 /**
  * The process exit status a CLI uses for each code.
  *
- * | exit | codes                                                        |
- * | ---- | ------------------------------------------------------------ |
- * | 1    | `INTERNAL`, `DECRYPTION_FAILED` (anything not listed below)  |
- * | 2    | `INVALID_NAME`, `INVALID_VALUE`, `INVALID_ARGUMENT` (usage)  |
- * | 3    | `CONFIGURATION_ERROR`, `ROOT_KEY_MISSING`, `ROOT_KEY_INVALID` |
- * | 4    | `SECRET_NOT_FOUND`                                           |
- * | 5    | `ACCESS_DENIED`                                              |
- * | 6    | `VAULT_UNAVAILABLE` (worth retrying later)                   |
+ * | exit | codes                                                                    |
+ * | ---- | ------------------------------------------------------------------------ |
+ * | 1    | failure: `INTERNAL`, `DECRYPTION_FAILED`, `ACCESS_DENIED`, configuration |
+ * |      | and root-key problems                                                    |
+ * | 2    | usage: `INVALID_NAME`, `INVALID_VALUE`, `INVALID_ARGUMENT`               |
+ * | 3    | `SECRET_NOT_FOUND`                                                       |
+ * | 4    | `VAULT_UNAVAILABLE` (worth retrying later)                               |
  *
- * Root-key problems count as configuration: the fix is in the environment, not the input.
- * `DECRYPTION_FAILED` stays at 1: it means a wrong key *or* a tampered row, and a script
- * should not assume either.
+ * These are the `keywarden` CLI's documented exit codes. A script can tell "not there" (3)
+ * from "could not ask" (4); everything that needs a person to look goes to 1.
  */
 export const EXIT_CODES: Readonly<Record<KeywardenErrorCode, number>> = Object.freeze({
   INTERNAL: 1,
@@ -46,12 +44,12 @@ export const EXIT_CODES: Readonly<Record<KeywardenErrorCode, number>> = Object.f
   INVALID_NAME: 2,
   INVALID_VALUE: 2,
   INVALID_ARGUMENT: 2,
-  CONFIGURATION_ERROR: 3,
-  ROOT_KEY_MISSING: 3,
-  ROOT_KEY_INVALID: 3,
-  SECRET_NOT_FOUND: 4,
-  ACCESS_DENIED: 5,
-  VAULT_UNAVAILABLE: 6,
+  CONFIGURATION_ERROR: 1,
+  ROOT_KEY_MISSING: 1,
+  ROOT_KEY_INVALID: 1,
+  ACCESS_DENIED: 1,
+  SECRET_NOT_FOUND: 3,
+  VAULT_UNAVAILABLE: 4,
 })
 
 /** Options for {@link KeywardenError}. */
@@ -167,8 +165,12 @@ export function validateSecretName(name: unknown): string {
 // One encoder for the module: TextEncoder is stateless and present in every target runtime.
 const utf8 = new TextEncoder()
 
+// With the `u` flag a well-formed pair is one code point, so only unpaired surrogates match.
+const UNPAIRED_SURROGATE = /\p{Cs}/u
+
 /**
- * Checks a secret value (a non-empty string of at most 65536 UTF-8 bytes) and returns it.
+ * Checks a secret value (a non-empty, well-formed string of at most 65536 UTF-8 bytes, with no
+ * NUL character) and returns it.
  * Messages describe the value's size, never its content.
  * @param secretName included in the error when it is a valid name
  * @throws {KeywardenError} `INVALID_VALUE`
@@ -196,6 +198,23 @@ export function validateSecretValue(value: unknown, secretName?: string): string
         options,
       )
     }
+  }
+  // Checked after the size, so an oversize input is not scanned. PostgreSQL text cannot hold
+  // U+0000 (the server refuses it, which surfaced as INTERNAL), and an unpaired surrogate has
+  // no UTF-8 form (drivers silently turn it into U+FFFD): neither would come back as stored.
+  if (value.includes('\u0000')) {
+    throw new KeywardenError(
+      'INVALID_VALUE',
+      'invalid secret value: it contains a NUL character (U+0000), which PostgreSQL text cannot hold',
+      options,
+    )
+  }
+  if (UNPAIRED_SURROGATE.test(value)) {
+    throw new KeywardenError(
+      'INVALID_VALUE',
+      'invalid secret value: it is not well-formed Unicode (an unpaired UTF-16 surrogate)',
+      options,
+    )
   }
   return value
 }
