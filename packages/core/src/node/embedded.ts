@@ -39,8 +39,11 @@ export async function createEmbeddedStore(
 ): Promise<SecretStore> {
   const home = options.home ?? defaultKeywardenHome()
   await mkdir(home, { recursive: true, mode: 0o700 })
+  // An empty KEYWARDEN_ROOT_KEY counts as unset, as it does in resolveStoreConfig.
   const rootKey =
-    options.rootKey ?? process.env.KEYWARDEN_ROOT_KEY ?? (await readOrCreateRootKey(home))
+    options.rootKey ??
+    (process.env.KEYWARDEN_ROOT_KEY?.trim() || undefined) ??
+    (await readOrCreateRootKey(home))
   if (!/^[0-9a-fA-F]{64}$/.test(rootKey)) {
     throw new KeywardenError('ROOT_KEY_INVALID', 'the vault root key must be 64 hex characters')
   }

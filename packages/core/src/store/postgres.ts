@@ -66,6 +66,8 @@ export function createPostgresStore(options: PostgresStoreOptions): SecretStore 
             listener ??= startListening(config, (name) => {
               for (const notify of listeners) notify(name)
             })
+            // A change made right after subscribe() resolves must be heard.
+            await listener.ready
             return async () => {
               listeners.delete(onChange)
               if (listeners.size === 0 && listener) {
@@ -85,6 +87,11 @@ export function createPostgresStore(options: PostgresStoreOptions): SecretStore 
 }
 
 interface ChangeListener {
+  /**
+   * Settles once the first connection LISTENs, or failed to (it then keeps retrying, and
+   * reports {@link ALL_SECRETS} when it is back). Never rejects.
+   */
+  ready: Promise<void>
   stop(): Promise<void>
 }
 
@@ -129,8 +136,8 @@ function startListening(config: pg.PoolConfig, onChange: (name: string) => void)
     retryTimer.unref?.()
   }
 
-  void connect()
   return {
+    ready: connect(),
     async stop() {
       stopped = true
       if (retryTimer) clearTimeout(retryTimer)

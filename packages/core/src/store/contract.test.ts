@@ -1,0 +1,701 @@
+/**
+ * The store contract (DESIGN.md, "The core client" and "Testing"): one suite, run through the
+ * SecretStore interface against every store — embedded PGlite, the real PostgreSQL server and
+ * supabase-js over the PostgREST test double. Each store gets one fresh database for the whole
+ * file; tests stay independent by using names of their own.
+ */
+import fc from 'fast-check'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { AuditEvent } from '../audit/index.ts'
+import { isKeywardenError, type KeywardenError, type KeywardenErrorCode } from '../errors/index.ts'
+import { randomRootKey } from '../testing/databases.ts'
+import { createTestStore, STORE_KINDS, type TestStore } from '../testing/stores.ts'
+import type { SecretStore } from './index.ts'
+import { createPostgresStore } from './postgres.ts'
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const DAY_MS = 86_400_000
+/** How long a test waits for a notification before failing: generous, never a sleep. */
+const NOTIFICATION_TIMEOUT_MS = 10_000
+
+/** A unique name per call, so tests sharing a database never share a secret. */
+let sequence = 0
+function fresh(base: string): string {
+  sequence += 1
+  return `${base}_${sequence}`
+}
+
+/** A value that must never show up in an error or a listing. */
+function canary(label: string): string {
+  sequence += 1
+  return `canary-${label}-${sequence}-${Math.random().toString(36).slice(2)}`
+}
+
+/** Awaits `promise`, expects a KeywardenError with `code`, and returns it. */
+async function rejection(promise: Promise<unknown>, code: KeywardenErrorCode) {
+  const error: unknown = await promise.then(
+    () => undefined,
+    (reason: unknown) => reason,
+  )
+  expect(isKeywardenError(error), `expected a KeywardenError ${code}, got ${String(error)}`).toBe(
+    true,
+  )
+  expect((error as KeywardenError).code).toBe(code)
+  return error as KeywardenError
+}
+
+/** Fails if `secret` appears in the error's message or its JSON. */
+function expectNoTrace(error: KeywardenError, secret: string): void {
+  expect(error.message).not.toContain(secret)
+  expect(JSON.stringify(error)).not.toContain(secret)
+}
+
+/** Within `slackMs` of `[from, to]`: for database timestamps compared with the local clock. */
+function expectBetween(date: Date | null, from: number, to: number, slackMs = 5_000): void {
+  expect(date).toBeInstanceOf(Date)
+  const time = date?.getTime() ?? Number.NaN
+  expect(time).toBeGreaterThanOrEqual(from - slackMs)
+  expect(time).toBeLessThanOrEqual(to + slackMs)
+}
+
+/**
+ * `days` days after `from`. PostgreSQL adds days in the server's time zone, so across a
+ * daylight-saving change the result is an hour off a multiple of 24 hours.
+ */
+function expectDaysAfter(date: Date | null | undefined, from: Date | undefined, days: number) {
+  expect(date).toBeInstanceOf(Date)
+  const offset = (date?.getTime() ?? Number.NaN) - (from?.getTime() ?? Number.NaN) - days * DAY_MS
+  expect(Math.abs(offset)).toBeLessThanOrEqual(3_600_000)
+}
+
+/** A subscription that remembers what it heard and can wait for a name. */
+interface Changes {
+  readonly heard: readonly string[]
+  /** Resolves when `name` is heard after this call; rejects after a generous timeout. */
+  next(name: string): Promise<void>
+  stop(): Promise<void>
+}
+
+async function listen(store: SecretStore): Promise<Changes> {
+  const subscribe = store.subscribe
+  if (!subscribe) throw new Error(`the ${store.kind} store cannot subscribe`)
+  const heard: string[] = []
+  const waiters = new Set<{ name: string; resolve(): void }>()
+  const stop = await subscribe.call(store, (name) => {
+    heard.push(name)
+    for (const waiter of waiters) {
+      if (waiter.name === name) {
+        waiters.delete(waiter)
+        waiter.resolve()
+      }
+    }
+  })
+  return {
+    heard,
+    next(name) {
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(waiter)
+          reject(new Error(`no notification for ${name} within ${NOTIFICATION_TIMEOUT_MS} ms`))
+        }, NOTIFICATION_TIMEOUT_MS)
+        const waiter = {
+          name,
+          resolve() {
+            clearTimeout(timer)
+            resolve()
+          },
+        }
+        waiters.add(waiter)
+      })
+    },
+    stop,
+  }
+}
+
+/** Valid values: non-empty, at most 65536 UTF-8 bytes, no NUL (PostgreSQL text cannot hold it). */
+const validValue = fc
+  .oneof(
+    fc.string({ unit: 'binary', minLength: 1 }),
+    fc.string({ unit: 'grapheme', minLength: 1, maxLength: 200 }),
+    fc.string({ unit: 'binary', minLength: 16_000, maxLength: 20_000 }),
+  )
+  .map((value) => value.replaceAll('\u0000', ''))
+  .filter((value) => value !== '' && Buffer.byteLength(value, 'utf8') <= 65_536)
+
+describe.each(STORE_KINDS)('the %s store', (kind) => {
+  let t: TestStore
+  // The embedded store is replaced when a test reopens its home.
+  const store = () => t.store
+
+  beforeAll(async () => {
+    t = await createTestStore(kind)
+  })
+
+  afterAll(async () => {
+    await t?.cleanup()
+  })
+
+  // --- values and versions --------------------------------------------------------------------
+
+  it('stores and reads a value, counting versions only when the value changes', async () => {
+    const name = fresh('round_trip')
+    const id = await store().storeSecret(name, 'first-value', {}, 'test')
+    expect(id).toMatch(UUID)
+    expect(await store().getSecret(name, 'test')).toEqual({ value: 'first-value', version: 1 })
+
+    // The same value again: no new version, the same vault row.
+    expect(await store().storeSecret(name, 'first-value', {}, 'test')).toBe(id)
+    expect(await store().getSecret(name, 'test')).toEqual({ value: 'first-value', version: 1 })
+
+    await store().storeSecret(name, 'second-value', {}, 'test')
+    expect(await store().getSecret(name, 'test')).toEqual({ value: 'second-value', version: 2 })
+    await store().storeSecret(name, 'third-value', {}, 'test')
+    expect(await store().getSecret(name, 'test')).toEqual({ value: 'third-value', version: 3 })
+  })
+
+  it('reads a missing secret as null', async () => {
+    expect(await store().getSecret(fresh('missing'), 'test')).toBeNull()
+    expect(await store().getSecret(fresh('missing'), 'test', 'previous')).toBeNull()
+  })
+
+  it('reads many secrets in one call, null for the missing ones, once per name', async () => {
+    const first = fresh('many_a')
+    const second = fresh('many_b')
+    const missing = fresh('many_missing')
+    await store().storeSecret(first, 'value-a', {}, 'test')
+    await store().storeSecret(second, 'value-b', {}, 'test')
+    await store().storeSecret(second, 'value-b2', {}, 'test')
+
+    const values = await store().getSecrets([first, missing, second, first], 'test')
+    expect(values).toBeInstanceOf(Map)
+    expect([...values.keys()]).toEqual([first, missing, second])
+    expect(values.get(first)).toEqual({ value: 'value-a', version: 1 })
+    expect(values.get(second)).toEqual({ value: 'value-b2', version: 2 })
+    expect(values.has(missing)).toBe(true)
+    expect(values.get(missing)).toBeNull()
+
+    expect(await store().getSecrets([], 'test')).toEqual(new Map())
+  })
+
+  it('keeps the 64 KiB limit in UTF-8 bytes, not characters', async () => {
+    const name = fresh('largest')
+    const largest = 'é'.repeat(32_768) // 65536 bytes
+    await store().storeSecret(name, largest, {}, 'test')
+    expect((await store().getSecret(name, 'test'))?.value).toBe(largest)
+
+    const error = await rejection(
+      store().storeSecret(name, `${largest}x`, {}, 'test'),
+      'INVALID_VALUE',
+    )
+    expect(error.message).toContain('65537')
+    expect((await store().getSecret(name, 'test'))?.value).toBe(largest)
+  })
+
+  // --- rotation -------------------------------------------------------------------------------
+
+  it('rotates with a grace period that serves the previous value, and without one', async () => {
+    const name = fresh('rotated')
+    const firstId = await store().storeSecret(name, 'old-value', {}, 'test')
+
+    const before = Date.now()
+    const rotated = await store().rotateSecret(name, 'new-value', 3_600, 'test')
+    const after = Date.now()
+    expect(rotated.id).toMatch(UUID)
+    expect(rotated.id).not.toBe(firstId)
+    expect(rotated.version).toBe(2)
+    expectBetween(rotated.previousValidUntil, before + 3_600_000, after + 3_600_000)
+
+    expect(await store().getSecret(name, 'test')).toEqual({ value: 'new-value', version: 2 })
+    expect(await store().getSecret(name, 'test', 'previous')).toEqual({
+      value: 'old-value',
+      version: 1,
+    })
+    const listed = (await store().listSecrets('test')).find((secret) => secret.name === name)
+    expect(listed?.version).toBe(2)
+    expectBetween(listed?.lastRotatedAt ?? null, before, after)
+    expect(listed?.previousValidUntil?.getTime()).toBe(rotated.previousValidUntil?.getTime())
+
+    const dropped = await store().rotateSecret(name, 'newest-value', 0, 'test')
+    expect(dropped).toEqual({
+      id: expect.stringMatching(UUID),
+      version: 3,
+      previousValidUntil: null,
+    })
+    expect(await store().getSecret(name, 'test')).toEqual({ value: 'newest-value', version: 3 })
+    expect(await store().getSecret(name, 'test', 'previous')).toBeNull()
+  })
+
+  it('refuses to rotate a secret that does not exist', async () => {
+    const name = fresh('never_stored')
+    const value = canary('rotate')
+    const error = await rejection(store().rotateSecret(name, value, 60, 'test'), 'SECRET_NOT_FOUND')
+    expect(error.secretName).toBe(name)
+    expectNoTrace(error, value)
+    expect(await store().getSecret(name, 'test')).toBeNull()
+  })
+
+  it('deletes a secret once', async () => {
+    const name = fresh('deleted')
+    await store().storeSecret(name, 'doomed', {}, 'test')
+    await store().rotateSecret(name, 'doomed-2', 3_600, 'test')
+    expect(await store().deleteSecret(name, 'test')).toBe(true)
+    expect(await store().getSecret(name, 'test')).toBeNull()
+    expect(await store().getSecret(name, 'test', 'previous')).toBeNull()
+    expect(await store().deleteSecret(name, 'test')).toBe(false)
+    expect((await store().listSecrets('test')).map((secret) => secret.name)).not.toContain(name)
+  })
+
+  // --- metadata -------------------------------------------------------------------------------
+
+  it('lists names and metadata with their types, never values', async () => {
+    const github = fresh('meta_github')
+    const service = fresh('meta_service')
+    const signing = fresh('meta_signing')
+    const custom = fresh('meta_custom')
+    const values = [canary('github'), canary('service'), canary('signing'), canary('custom')]
+    const expiresAt = new Date(Date.now() + 30 * DAY_MS)
+    const before = Date.now()
+    await store().storeSecret(
+      github,
+      values[0] ?? '',
+      { description: 'GitHub PAT', type: 'github_token', expiresAt },
+      'test',
+    )
+    await store().storeSecret(service, values[1] ?? '', { type: 'service_key' }, 'test')
+    await store().storeSecret(signing, values[2] ?? '', { type: 'signing_key' }, 'test')
+    await store().storeSecret(
+      custom,
+      values[3] ?? '',
+      { type: 'api_key', rotationIntervalDays: 30 },
+      'test',
+    )
+    const after = Date.now()
+
+    const listed = await store().listSecrets('test')
+    for (const value of values) expect(JSON.stringify(listed)).not.toContain(value)
+    const byName = new Map(listed.map((secret) => [secret.name, secret]))
+
+    const gh = byName.get(github)
+    expect(gh).toEqual({
+      name: github,
+      description: 'GitHub PAT',
+      type: 'github_token',
+      version: 1,
+      createdAt: expect.any(Date),
+      updatedAt: expect.any(Date),
+      lastRotatedAt: null,
+      expiresAt: expect.any(Date),
+      rotationIntervalDays: 90,
+      rotationDueAt: expect.any(Date),
+      previousValidUntil: null,
+    })
+    expect(gh?.expiresAt?.getTime()).toBe(expiresAt.getTime())
+    expectBetween(gh?.createdAt ?? null, before, after)
+    expectBetween(gh?.updatedAt ?? null, before, after)
+    expectDaysAfter(gh?.rotationDueAt, gh?.createdAt, 90)
+
+    expect(byName.get(service)).toMatchObject({
+      type: 'service_key',
+      description: null,
+      rotationIntervalDays: 180,
+      expiresAt: null,
+    })
+    expect(byName.get(signing)).toMatchObject({
+      type: 'signing_key',
+      rotationIntervalDays: null,
+      rotationDueAt: null,
+    })
+    const mine = byName.get(custom)
+    expect(mine).toMatchObject({ type: 'api_key', rotationIntervalDays: 30 })
+    expectDaysAfter(mine?.rotationDueAt, mine?.createdAt, 30)
+
+    // Storing again changes what is given and keeps what is left out.
+    await store().storeSecret(github, values[0] ?? '', { description: 'GitHub PAT (CI)' }, 'test')
+    const again = (await store().listSecrets('test')).find((secret) => secret.name === github)
+    expect(again).toMatchObject({
+      description: 'GitHub PAT (CI)',
+      type: 'github_token',
+      version: 1,
+      rotationIntervalDays: 90,
+    })
+    expect(again?.expiresAt?.getTime()).toBe(expiresAt.getTime())
+  })
+
+  it('finds secrets that expire within the window, and not those outside it', async () => {
+    const soon = fresh('expires_soon')
+    const later = fresh('expires_later')
+    const past = fresh('expired')
+    const now = Date.now()
+    await store().storeSecret(soon, 'v', { expiresAt: new Date(now + 3 * DAY_MS) }, 'test')
+    await store().storeSecret(later, 'v', { expiresAt: new Date(now + 30 * DAY_MS) }, 'test')
+    await store().storeSecret(past, 'v', { expiresAt: new Date(now - DAY_MS) }, 'test')
+
+    const expiring = await store().checkExpiringSecrets(7, 'test')
+    const byName = new Map(expiring.map((secret) => [secret.name, secret]))
+    expect(byName.get(soon)).toEqual({
+      name: soon,
+      type: 'other',
+      reason: 'expires',
+      dueAt: new Date(now + 3 * DAY_MS),
+      expiresAt: new Date(now + 3 * DAY_MS),
+      rotationDueAt: null,
+      overdue: false,
+    })
+    expect(byName.get(past)).toMatchObject({ reason: 'expires', overdue: true })
+    expect(byName.has(later)).toBe(false)
+
+    const wider = await store().checkExpiringSecrets(31, 'test')
+    expect(wider.map((secret) => secret.name)).toContain(later)
+  })
+
+  // --- audit ----------------------------------------------------------------------------------
+
+  it('writes client audit events and queries them back, newest first, with filters', async () => {
+    const name = fresh('audited')
+    const other = fresh('audited_other')
+    const base = Date.now() - 60_000
+    const at = (seconds: number) => new Date(base + seconds * 1_000).toISOString()
+    const events: AuditEvent[] = [
+      {
+        secret_name: name,
+        accessed_by: 'agent:one',
+        access_type: 'cache_hit',
+        success: true,
+        created_at: at(1),
+        event_count: 5,
+        secret_version: 1,
+        source: 'cache',
+      },
+      {
+        secret_name: name,
+        accessed_by: 'agent:two',
+        access_type: 'env_fallback',
+        success: true,
+        created_at: at(2),
+        source: 'env',
+      },
+      {
+        secret_name: name,
+        accessed_by: 'agent:three',
+        access_type: 'error',
+        success: false,
+        error_message: 'VAULT_UNAVAILABLE: the vault is unavailable',
+        created_at: at(3),
+      },
+      {
+        secret_name: other,
+        accessed_by: 'agent:four',
+        access_type: 'denied',
+        success: false,
+        created_at: at(2.5),
+      },
+    ]
+    expect(await store().logAccessBatch(events)).toBe(4)
+
+    const all = await store().queryAudit({ secretName: name })
+    expect(all.map((record) => record.accessType)).toEqual(['error', 'env_fallback', 'cache_hit'])
+    expect(all[2]).toEqual({
+      id: expect.any(Number),
+      secretName: name,
+      accessedBy: 'agent:one',
+      accessType: 'cache_hit',
+      success: true,
+      errorMessage: null,
+      createdAt: new Date(at(1)),
+      eventCount: 5,
+      secretVersion: 1,
+      source: 'cache',
+    })
+    expect(all[1]).toMatchObject({ eventCount: 1, source: 'env', secretVersion: null })
+    expect(all[0]).toMatchObject({
+      success: false,
+      errorMessage: 'VAULT_UNAVAILABLE: the vault is unavailable',
+      source: null,
+    })
+
+    const failed = await store().queryAudit({ secretName: name, failedOnly: true })
+    expect(failed.map((record) => record.accessedBy)).toEqual(['agent:three'])
+    const since = await store().queryAudit({ secretName: name, since: new Date(at(1.5)) })
+    expect(since.map((record) => record.accessedBy)).toEqual(['agent:three', 'agent:two'])
+    const newest = await store().queryAudit({ secretName: name, limit: 1 })
+    expect(newest.map((record) => record.accessedBy)).toEqual(['agent:three'])
+
+    // Without a name filter, every secret's rows come.
+    const everything = await store().queryAudit({ since: new Date(at(2.4)), limit: 100_000 })
+    const names = everything.map((record) => record.secretName)
+    expect(names).toContain(name)
+    expect(names).toContain(other)
+    expect(names.indexOf(name)).toBeLessThan(names.indexOf(other))
+  })
+
+  it('records who stored, read, rotated and deleted, and never the value', async () => {
+    const name = fresh('who')
+    const values = [canary('who1'), canary('who2')]
+    await store().storeSecret(name, values[0] ?? '', {}, 'agent:store')
+    await store().getSecret(name, 'agent:read')
+    await store().getSecrets([name], 'agent:read-many')
+    await store().rotateSecret(name, values[1] ?? '', 60, 'agent:rotate')
+    await store().getSecret(name, 'agent:read-previous', 'previous')
+    await store().deleteSecret(name, 'agent:delete')
+    await store().getSecret(name, 'agent:read-missing')
+
+    const records = await store().queryAudit({ secretName: name })
+    expect(
+      records.reverse().map(({ accessType, accessedBy, success, secretVersion }) => ({
+        accessType,
+        accessedBy,
+        success,
+        secretVersion,
+      })),
+    ).toEqual([
+      { accessType: 'store', accessedBy: 'agent:store', success: true, secretVersion: 1 },
+      { accessType: 'read', accessedBy: 'agent:read', success: true, secretVersion: 1 },
+      { accessType: 'read', accessedBy: 'agent:read-many', success: true, secretVersion: 1 },
+      { accessType: 'rotate', accessedBy: 'agent:rotate', success: true, secretVersion: 2 },
+      { accessType: 'read', accessedBy: 'agent:read-previous', success: true, secretVersion: 1 },
+      { accessType: 'delete', accessedBy: 'agent:delete', success: true, secretVersion: null },
+      { accessType: 'read', accessedBy: 'agent:read-missing', success: false, secretVersion: null },
+    ])
+    for (const value of values) expect(JSON.stringify(records)).not.toContain(value)
+  })
+
+  // --- errors ---------------------------------------------------------------------------------
+
+  it('maps a name that bypassed client validation to INVALID_NAME, without echoing it', async () => {
+    const value = canary('bad-name')
+    for (const attempt of [
+      () => store().storeSecret('Bad Name', value, {}, 'test'),
+      () => store().getSecret('Bad Name', 'test'),
+      () => store().getSecrets(['fine_name', 'Bad Name'], 'test'),
+      () => store().rotateSecret('Bad Name', value, 60, 'test'),
+      () => store().deleteSecret('Bad Name', 'test'),
+    ]) {
+      const error = await rejection(attempt(), 'INVALID_NAME')
+      expect(error.message).not.toContain('Bad Name')
+      expect(error.secretName).toBeUndefined()
+      expectNoTrace(error, value)
+      expectNoTrace(error, 'Bad Name')
+    }
+  })
+
+  it('maps an empty or oversized value to INVALID_VALUE, without echoing it', async () => {
+    const name = fresh('bad_value')
+    const empty = await rejection(store().storeSecret(name, '', {}, 'test'), 'INVALID_VALUE')
+    expect(empty.secretName).toBe(name)
+
+    const value = canary('oversized')
+    const oversized = value.repeat(Math.ceil(65_537 / value.length))
+    const error = await rejection(store().storeSecret(name, oversized, {}, 'test'), 'INVALID_VALUE')
+    expectNoTrace(error, value)
+
+    await store().storeSecret(name, 'ok', {}, 'test')
+    await rejection(store().rotateSecret(name, '', 60, 'test'), 'INVALID_VALUE')
+    const rotated = await rejection(
+      store().rotateSecret(name, oversized, 60, 'test'),
+      'INVALID_VALUE',
+    )
+    expectNoTrace(rotated, value)
+    expect(await store().getSecret(name, 'test')).toEqual({ value: 'ok', version: 1 })
+  })
+
+  it('refuses a value PostgreSQL text cannot hold (NUL), without echoing it', async () => {
+    const name = fresh('nul')
+    const value = `${canary('nul')}\u0000${canary('nul')}`
+    const error: unknown = await store()
+      .storeSecret(name, value, {}, 'test')
+      .then(
+        () => undefined,
+        (reason: unknown) => reason,
+      )
+    // Only safety is pinned: the code is INTERNAL today (SQLSTATE 22021, or 22P05 through
+    // PostgREST), where INVALID_VALUE would serve callers better.
+    expect(isKeywardenError(error)).toBe(true)
+    for (const part of value.split('\u0000')) expectNoTrace(error as KeywardenError, part)
+    expect(await store().getSecret(name, 'test')).toBeNull()
+  })
+
+  it('fails to decrypt under another root key, and reads again under the right one', async () => {
+    const name = fresh('other_key')
+    const value = canary('other-key')
+    await store().storeSecret(name, value, {}, 'test')
+
+    const wrongKey = randomRootKey()
+    let other: SecretStore
+    if (t.kind === 'embedded') other = await t.reopen({ rootKey: wrongKey })
+    else other = await t.connect({ rootKey: wrongKey })
+    try {
+      for (const attempt of [
+        () => other.getSecret(name, 'test'),
+        () => other.getSecrets([name], 'test'),
+        () => other.rotateSecret(name, 'replacement', 60, 'test'),
+      ]) {
+        const error = await rejection(attempt(), 'DECRYPTION_FAILED')
+        expectNoTrace(error, value)
+      }
+    } finally {
+      if (t.kind === 'embedded') await t.reopen()
+    }
+    expect(await store().getSecret(name, 'test')).toEqual({ value, version: 1 })
+  })
+
+  if (kind !== 'embedded') {
+    it('reports a session without a root key as ROOT_KEY_MISSING', async () => {
+      if (t.kind === 'embedded') throw new Error('unreachable')
+      const name = fresh('no_key')
+      const value = canary('no-key')
+      await store().storeSecret(name, value, {}, 'test')
+
+      const keyless = await t.connect({ rootKey: null })
+      for (const attempt of [
+        () => keyless.getSecret(name, 'test'),
+        () => keyless.storeSecret(fresh('no_key'), value, {}, 'test'),
+      ]) {
+        const error = await rejection(attempt(), 'ROOT_KEY_MISSING')
+        expectNoTrace(error, value)
+      }
+    })
+  }
+
+  // --- any value ------------------------------------------------------------------------------
+
+  it('round-trips any valid value byte for byte', async () => {
+    const name = fresh('property')
+    let previous: string | undefined
+    let version = 0
+    await fc.assert(
+      fc.asyncProperty(validValue, async (value) => {
+        await store().storeSecret(name, value, {}, 'test')
+        if (value !== previous) version += 1
+        previous = value
+        const read = await store().getSecret(name, 'test')
+        expect(read).toEqual({ value, version })
+        expect(Buffer.from(read?.value ?? '', 'utf8').equals(Buffer.from(value, 'utf8'))).toBe(true)
+        const many = await store().getSecrets([name], 'test')
+        expect(many.get(name)).toEqual({ value, version })
+      }),
+      { numRuns: 25 },
+    )
+  })
+
+  // --- change notifications -------------------------------------------------------------------
+
+  if (kind === 'supabase') {
+    it('has no change subscription (PostgREST cannot LISTEN)', () => {
+      expect(store().subscribe).toBeUndefined()
+    })
+  } else {
+    it('tells a subscriber which secret changed', async () => {
+      const name = fresh('watched')
+      const changes = await listen(store())
+      try {
+        let heard = changes.next(name)
+        await store().storeSecret(name, 'v1', {}, 'test')
+        await heard
+
+        heard = changes.next(name)
+        await store().rotateSecret(name, 'v2', 60, 'test')
+        await heard
+
+        heard = changes.next(name)
+        await store().deleteSecret(name, 'test')
+        await heard
+        expect(changes.heard.filter((each) => each === name)).toHaveLength(3)
+      } finally {
+        await changes.stop()
+      }
+    })
+
+    it('stops telling a subscriber that unsubscribed', async () => {
+      const name = fresh('unwatched')
+      const leaving = await listen(store())
+      const staying = await listen(store())
+      try {
+        const warmUp = fresh('warm_up')
+        const both = Promise.all([leaving.next(warmUp), staying.next(warmUp)])
+        await store().storeSecret(warmUp, 'v', {}, 'test')
+        await both
+
+        await leaving.stop()
+        const heard = staying.next(name)
+        await store().storeSecret(name, 'v', {}, 'test')
+        await heard
+        // Both listeners are called in the same dispatch, so the one that left would have heard
+        // it by now.
+        expect(leaving.heard).not.toContain(name)
+      } finally {
+        await staying.stop()
+      }
+    })
+  }
+
+  if (kind === 'postgres') {
+    it('hears changes made by another client of the same database', async () => {
+      if (t.kind !== 'postgres') throw new Error('unreachable')
+      const name = fresh('elsewhere')
+      const elsewhere = await t.connect({ listen: false })
+      const changes = await listen(store())
+      try {
+        let heard = changes.next(name)
+        await elsewhere.storeSecret(name, 'v1', {}, 'elsewhere')
+        await heard
+
+        heard = changes.next(name)
+        await elsewhere.rotateSecret(name, 'v2', 60, 'elsewhere')
+        await heard
+
+        heard = changes.next(name)
+        await elsewhere.deleteSecret(name, 'elsewhere')
+        await heard
+      } finally {
+        await changes.stop()
+      }
+    })
+  }
+
+  // --- availability ---------------------------------------------------------------------------
+
+  it('answers a ping while the vault is up', async () => {
+    await expect(store().ping()).resolves.toBeUndefined()
+  })
+
+  if (kind === 'supabase') {
+    it('reports VAULT_UNAVAILABLE while the gateway is down, and recovers', async () => {
+      if (t.kind !== 'supabase') throw new Error('unreachable')
+      const name = fresh('outage')
+      await store().storeSecret(name, 'survives', {}, 'test')
+      await t.double.pause()
+      try {
+        await rejection(store().ping(), 'VAULT_UNAVAILABLE')
+        await rejection(store().getSecret(name, 'test'), 'VAULT_UNAVAILABLE')
+        await rejection(store().getSecrets([name], 'test'), 'VAULT_UNAVAILABLE')
+      } finally {
+        await t.double.resume()
+      }
+      await store().ping()
+      expect(await store().getSecret(name, 'test')).toEqual({ value: 'survives', version: 1 })
+    })
+  }
+
+  if (kind === 'postgres') {
+    it('reports VAULT_UNAVAILABLE where no server listens, without the password', async () => {
+      const password = canary('password')
+      const nowhere = createPostgresStore({
+        connectionString: `postgres://keywarden:${password}@127.0.0.1:1/keywarden`,
+        rootKey: randomRootKey(),
+        connectTimeoutMs: 2_000,
+      })
+      try {
+        expect(nowhere.target).not.toContain(password)
+        for (const attempt of [
+          () => nowhere.ping(),
+          () => nowhere.getSecret('github_token', 'test'),
+        ]) {
+          const error = await rejection(attempt(), 'VAULT_UNAVAILABLE')
+          expectNoTrace(error, password)
+        }
+      } finally {
+        await nowhere.close()
+      }
+    })
+  }
+})
