@@ -12,8 +12,12 @@ export function getDefaultVaultClient(): VaultClient {
   return defaultClient
 }
 
+// These are async so that a configuration error from creating the client (a bad
+// KEYWARDEN_ROOT_KEY, a malformed URL) rejects the returned promise like every other failure,
+// instead of throwing synchronously past a caller's `.catch()`.
+
 /** `getDefaultVaultClient().getSecret(name)`: cache → vault → environment. */
-export function getSecret(
+export async function getSecret(
   name: string,
   options?: { version?: 'current' | 'previous' },
 ): Promise<SecretResult> {
@@ -21,7 +25,7 @@ export function getSecret(
 }
 
 /** `getDefaultVaultClient().getSecrets(names)`: one round trip for the uncached names. */
-export function getSecrets(names: readonly string[]): Promise<Map<string, SecretResult>> {
+export async function getSecrets(names: readonly string[]): Promise<Map<string, SecretResult>> {
   return getDefaultVaultClient().getSecrets(names)
 }
 

@@ -150,16 +150,25 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
   let opening: Promise<SecretStore> | undefined
   let unsubscribe: (() => Promise<void>) | undefined
   let closed = false
+  // Names the environment has served, so health() knows that tier can answer for them.
+  const servedFromEnv = new Set<string>()
+  // One set per getSecrets batch in flight, collecting the names evicted meanwhile: the batch
+  // may have read them before the change, so its answer for them must not be cached.
+  const batchesInFlight = new Set<Set<string>>()
+
+  // Drops one name, or everything (`*`), after a change here or elsewhere (NOTIFY).
+  const evict = (name: string) => {
+    if (name === '*') cache.clear()
+    else cache.delete(name)
+    for (const evicted of batchesInFlight) evicted.add(name)
+  }
 
   const store = (): Promise<SecretStore> => {
     if (closed) return Promise.reject(new KeywardenError('INTERNAL', 'the vault client is closed'))
     opening ??= (async () => {
       const opened = isStore(storeOption) ? storeOption : await openStore(storeOption)
       if (opened.subscribe) {
-        unsubscribe = await opened.subscribe((name) => {
-          if (name === '*') cache.clear()
-          else cache.delete(name)
-        })
+        unsubscribe = await opened.subscribe(evict)
       }
       return opened
     })()
@@ -175,8 +184,11 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
     now,
     write: async (events) => (await store()).logAccessBatch(events),
   })
-  const record = (event: Omit<AuditEventInput, 'accessed_by'>) =>
-    audit.record({ ...event, accessed_by: accessedBy })
+  const record = (event: Omit<AuditEventInput, 'accessed_by'> & { accessed_by?: string }) => {
+    // Set on the caller's fresh literal rather than spread into a copy: this runs on every hit.
+    event.accessed_by = accessedBy
+    audit.record(event as AuditEventInput)
+  }
   const recordFailure = (name: string, accessType: string, error: unknown) =>
     record({
       secret_name: name,
@@ -204,6 +216,7 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
     const notInVault = isKeywardenError(error, 'SECRET_NOT_FOUND')
     const value = unavailable || notInVault ? fromEnvironment(name) : undefined
     if (value !== undefined) {
+      servedFromEnv.add(name)
       record({
         secret_name: name,
         access_type: 'env_fallback',
@@ -281,6 +294,8 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
           version: previous.version,
         }
       }
+      const cached = cache.getFresh(name)
+      if (cached) return resultFrom(name, cached, 'hit')
       try {
         const loaded = await cache.load(name, loadFromVault)
         return resultFrom(name, loaded.value, loaded.source)
@@ -295,23 +310,28 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
       const results = new Map<string, SecretResult>()
       const missing: string[] = []
       for (const name of unique) {
-        const cached = cache.get(name)
-        if (cached?.fresh) results.set(name, resultFrom(name, cached.value, 'hit'))
+        const cached = cache.getFresh(name)
+        if (cached) results.set(name, resultFrom(name, cached, 'hit'))
         else missing.push(name)
       }
       if (missing.length === 0) return results
 
       let fetched: Map<string, StoredSecret | null> | undefined
       let failure: unknown
+      const evicted = new Set<string>()
+      batchesInFlight.add(evicted)
       try {
         fetched = await (await store()).getSecrets(missing, accessedBy)
       } catch (error) {
         failure = error
+      } finally {
+        batchesInFlight.delete(evicted)
       }
       for (const name of missing) {
         const secret = fetched?.get(name)
         if (secret) {
-          cache.set(name, secret)
+          // Changed while the batch was in flight: serve what was read, but do not keep it.
+          if (!evicted.has(name) && !evicted.has('*')) cache.set(name, secret)
           results.set(name, resultFrom(name, secret, 'loaded'))
           continue
         }
@@ -336,7 +356,7 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
       validateSecretValue(value, name)
       return audited(name, 'store', async () => {
         const id = await (await store()).storeSecret(name, value, metadata, accessedBy)
-        cache.delete(name)
+        evict(name)
         return id
       })
     },
@@ -354,7 +374,7 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
           gracePeriodSeconds,
           accessedBy,
         )
-        cache.delete(name)
+        evict(name)
         return result
       })
     },
@@ -363,7 +383,7 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
       validateSecretName(name)
       return audited(name, 'delete', async () => {
         const deleted = await (await store()).deleteSecret(name, accessedBy)
-        cache.delete(name)
+        evict(name)
         return deleted
       })
     },
@@ -387,8 +407,7 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
     },
 
     clearSecretCache(name) {
-      if (name === undefined) cache.clear()
-      else cache.delete(name)
+      evict(name ?? '*')
     },
 
     async health() {
@@ -430,7 +449,12 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
   }
 
   const knownNames = () => [
-    ...new Set([...(options.preload ?? []), ...Object.keys(envNames), ...cache.keys()]),
+    ...new Set([
+      ...(options.preload ?? []),
+      ...Object.keys(envNames),
+      ...servedFromEnv,
+      ...cache.keys(),
+    ]),
   ]
 
   if (options.preload && options.preload.length > 0) {
