@@ -7,7 +7,7 @@ const run = promisify(execFile)
 const packageJson = JSON.parse(
   await readFile(new URL('../package.json', import.meta.url), 'utf8'),
 ) as { version: string; bin: Record<string, string> }
-const binPath = new URL(`../${packageJson.bin['keywarden']}`, import.meta.url).pathname
+const binPath = new URL(`../${packageJson.bin.keywarden}`, import.meta.url).pathname
 
 describe('keywarden bin', () => {
   it('prints its version', async () => {
