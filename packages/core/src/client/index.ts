@@ -110,8 +110,12 @@ export interface VaultClient {
   /** Drops one name, or everything, from the cache. */
   clearSecretCache(name?: string): void
   health(): Promise<VaultHealth>
-  /** Flushes the audit buffer and closes the store. */
-  close(): Promise<void>
+  /**
+   * Flushes the audit buffer and closes the store. `timeoutMs` (default 5 s) bounds how long
+   * it keeps trying to write buffered audit events to an unreachable vault; what is left is
+   * counted as dropped. A short-lived CLI passes a short one.
+   */
+  close(options?: { timeoutMs?: number }): Promise<void>
 }
 
 const DEFAULT_GRACE_PERIOD_SECONDS = 24 * 60 * 60
@@ -435,10 +439,10 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
       }
     },
 
-    async close() {
+    async close(closeOptions = {}) {
       if (closed) return
       try {
-        await audit.close()
+        await audit.close(closeOptions)
       } finally {
         closed = true
         const opened = await opening?.catch(() => undefined)

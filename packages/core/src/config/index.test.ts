@@ -1,6 +1,9 @@
-import { describe, expect, it } from 'vitest'
-import { KeywardenError } from '../errors/index.ts'
-import { resolveStoreConfig } from './index.ts'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { isKeywardenError, KeywardenError } from '../errors/index.ts'
+import { openStore, resolveStoreConfig } from './index.ts'
 
 const KEY = 'ab'.repeat(32)
 
@@ -22,6 +25,14 @@ describe('resolveStoreConfig', () => {
       home: '/tmp/kw',
       rootKey: KEY,
     })
+  })
+
+  it('records KEYWARDEN_AGENT=0 as agent: false, and leaves the default to openStore', () => {
+    expect(resolveStoreConfig({ KEYWARDEN_AGENT: '0' })).toEqual({ kind: 'embedded', agent: false })
+    expect(resolveStoreConfig({ KEYWARDEN_AGENT: '1' })).toEqual({ kind: 'embedded' })
+    expect(
+      resolveStoreConfig({ KEYWARDEN_AGENT: '0', KEYWARDEN_DATABASE_URL: 'postgres://h/d' }),
+    ).not.toHaveProperty('agent')
   })
 
   it('picks postgres from KEYWARDEN_DATABASE_URL, before anything else', () => {
@@ -92,5 +103,44 @@ describe('resolveStoreConfig', () => {
     expect(error.message).not.toContain('sk-SECRET')
     const pgError = configError({ KEYWARDEN_DATABASE_URL: 'mysql://u:hunter2@h/d' })
     expect(pgError.message).not.toContain('hunter2')
+  })
+})
+
+// Which way openStore opens the embedded vault, told apart without starting PGlite or an
+// agent: the vault lock names this very process, which each path refuses in its own words.
+describe('openStore for the embedded vault', () => {
+  let home: string
+
+  beforeAll(async () => {
+    home = await mkdtemp(join(tmpdir(), 'kw-config-'))
+    await writeFile(join(home, 'vault.lock'), String(process.pid), { mode: 0o600 })
+  })
+
+  afterAll(async () => {
+    await rm(home, { recursive: true, force: true })
+  })
+
+  async function refusal(config: Parameters<typeof openStore>[0]): Promise<string> {
+    const error = await openStore(config).then(
+      () => undefined,
+      (reason: unknown) => reason,
+    )
+    expect(isKeywardenError(error, 'VAULT_UNAVAILABLE')).toBe(true)
+    return (error as KeywardenError).message
+  }
+
+  it('goes through the local agent by default', async () => {
+    expect(await refusal({ kind: 'embedded', home, rootKey: KEY })).toContain('KEYWARDEN_AGENT=0')
+  })
+
+  it('opens the vault in this process with agent: false, as KEYWARDEN_AGENT=0 asks', async () => {
+    const direct = 'already open in this process'
+    expect(await refusal({ kind: 'embedded', home, rootKey: KEY, agent: false })).toContain(direct)
+    const fromEnv = resolveStoreConfig({
+      KEYWARDEN_HOME: home,
+      KEYWARDEN_ROOT_KEY: KEY,
+      KEYWARDEN_AGENT: '0',
+    })
+    expect(await refusal(fromEnv)).toContain(direct)
   })
 })

@@ -12,7 +12,17 @@ export type Environment = Readonly<Record<string, string | undefined>>
 
 /** A store and where its configuration came from. */
 export type StoreConfig =
-  | { kind: 'embedded'; home?: string; rootKey?: string }
+  | {
+      kind: 'embedded'
+      home?: string
+      rootKey?: string
+      /**
+       * Serve the vault through the local keywarden agent (default, in Node): one process
+       * holds PGlite open for every client. `false` opens it in this process instead, as
+       * `KEYWARDEN_AGENT=0` does.
+       */
+      agent?: boolean
+    }
   | { kind: 'postgres'; connectionString: string; variable: string; rootKey?: string }
   | { kind: 'supabase'; url: string; serviceRoleKey: string }
 
@@ -25,7 +35,8 @@ const POSTGRES_VARIABLES = ['KEYWARDEN_DATABASE_URL', 'SUPABASE_DB_URL', 'POSTGR
  * 3. `SUPABASE_URL` with `SUPABASE_SERVICE_ROLE_KEY` → supabase (the Edge Function default:
  *    Supabase sets both, and `SUPABASE_DB_URL` too, so this comes before it);
  * 4. `SUPABASE_DB_URL`, then `POSTGRES_URL` → postgres;
- * 5. otherwise the embedded vault in `KEYWARDEN_HOME` (default `~/.keywarden`).
+ * 5. otherwise the embedded vault in `KEYWARDEN_HOME` (default `~/.keywarden`), served by
+ *    the local agent unless `KEYWARDEN_AGENT=0` (then `agent: false`).
  */
 export function resolveStoreConfig(env: Environment): StoreConfig {
   const explicit = value(env, 'KEYWARDEN_STORE')
@@ -78,13 +89,29 @@ export async function openStore(config: StoreConfig): Promise<SecretStore> {
       })
     }
     case 'embedded': {
-      const { createEmbeddedStore } = await import('../node/embedded.ts')
-      return createEmbeddedStore({
+      const options = {
         ...(config.home === undefined ? {} : { home: config.home }),
         ...(config.rootKey === undefined ? {} : { rootKey: config.rootKey }),
-      })
+      }
+      if (config.agent ?? agentByDefault()) {
+        // Node only (a unix socket and a child process); elsewhere, and for a home whose
+        // socket path would be too long, the vault opens in this process as before.
+        const agent = await import('../node/agent/index.ts')
+        if (agent.agentSupported(config.home)) return agent.createAgentStore(options)
+      }
+      const { createEmbeddedStore } = await import('../node/embedded.ts')
+      return createEmbeddedStore(options)
     }
   }
+}
+
+/** The agent is the default in Node, unless this process's `KEYWARDEN_AGENT` is `0`. */
+function agentByDefault(): boolean {
+  const runtime = globalThis as { process?: { versions?: { node?: string }; env?: Environment } }
+  if (runtime.process?.versions?.node === undefined) return false
+  // Deno also reports versions.node; its Node compatibility is not enough for the agent.
+  if ((globalThis as { Deno?: unknown }).Deno !== undefined) return false
+  return runtime.process.env?.KEYWARDEN_AGENT?.trim() !== '0'
 }
 
 function embeddedConfig(env: Environment): StoreConfig {
@@ -94,6 +121,8 @@ function embeddedConfig(env: Environment): StoreConfig {
     kind: 'embedded',
     ...(home === undefined ? {} : { home }),
     ...(rootKey === undefined ? {} : { rootKey }),
+    // Only the opt-out is recorded: the default (the agent, in Node) is openStore's to pick.
+    ...(value(env, 'KEYWARDEN_AGENT') === '0' ? { agent: false } : {}),
   }
 }
 

@@ -1,6 +1,6 @@
 /**
- * Node-only pieces of `@keywarden/core`: file access, the bundled migrations and the embedded
- * database. The package root stays free of Node built-ins so Deno and edge runtimes can load it.
+ * Node-only pieces of `@keywarden/core`: file access, the bundled migrations, the embedded
+ * database and the local agent that serves it to many processes. The package root stays free of Node built-ins so Deno and edge runtimes can load it.
  * @module
  */
 
@@ -9,6 +9,19 @@ export {
   createPostgresStore,
   type PostgresStoreOptions,
 } from '../store/postgres.ts'
+export {
+  type AgentStoreOptions,
+  agentSupported,
+  createAgentStore,
+  type StopAgentOptions,
+  stopAgent,
+} from './agent/index.ts'
+export {
+  type AgentLogEntry,
+  type AgentServer,
+  type ServeAgentOptions,
+  serveAgent,
+} from './agent/server.ts'
 export { pgConnection, pgliteConnection } from './connections.ts'
 export {
   createEmbeddedStore,
