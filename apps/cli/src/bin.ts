@@ -1,22 +1,9 @@
 #!/usr/bin/env node
-/**
- * `keywarden`: the developer CLI. Only `--version` and `--help` exist so far; every other
- * invocation says so and exits 1 rather than pretending to work.
- */
-import { readFile } from 'node:fs/promises'
+import { main } from './main.ts'
 
-const { name, version } = JSON.parse(
-  await readFile(new URL('../package.json', import.meta.url), 'utf8'),
-) as { name: string; version: string }
-
-const argument = process.argv[2]
-if (argument === '--version' || argument === '-v') {
-  process.stdout.write(`${version}\n`)
-} else if (argument === '--help' || argument === '-h') {
-  process.stdout.write(
-    `keywarden (${name} ${version}): the developer CLI.\nNot implemented yet: only --version and --help.\n`,
-  )
-} else {
-  process.stderr.write('keywarden: not implemented yet (only --version and --help)\n')
-  process.exitCode = 1
-}
+process.exitCode = await main(process.argv.slice(2), {
+  stdin: process.stdin,
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+})

@@ -1,0 +1,93 @@
+/** `keywarden list`: names and metadata of every secret; never values. */
+import type { SecretMetadata } from '@keywarden/core'
+import type { CommandModule } from '../context.ts'
+import { UsageError } from '../errors.ts'
+import { relativeOrDash, tableCell } from '../format.ts'
+
+export const options: CommandModule['options'] = {}
+
+export const help = `Usage: keywarden list [--json]
+
+Lists the secrets in the vault with their metadata: type, description, version, when they were
+last changed and rotated, and when rotation falls due. Values are never shown.
+
+Options:
+  --json   an array of {"name", "description", "type", "version", "createdAt", "updatedAt",
+           "lastRotatedAt", "expiresAt", "rotationIntervalDays", "rotationDueAt",
+           "previousValidUntil"} with ISO 8601 dates
+
+Examples:
+  keywarden list
+  keywarden list --json | jq -r '.[].name'`
+
+export const run: CommandModule['run'] = async (context, { positionals }) => {
+  if (positionals.length > 0) {
+    throw new UsageError('list takes no arguments; see keywarden list --help')
+  }
+  const client = await context.client()
+  const secrets = await client.listSecrets()
+  const { out } = context
+  if (out.json) {
+    // Dates become ISO strings through JSON.stringify; the metadata holds no value to leak.
+    out.printJson(secrets.map(toJson))
+    return 0
+  }
+  if (secrets.length === 0) {
+    out.line('The vault is empty. Store a secret with: printf %s "$TOKEN" | keywarden set NAME')
+    return 0
+  }
+  const now = Date.now()
+  const withExpiry = secrets.some((secret) => secret.expiresAt !== null)
+  out.table(
+    [
+      { key: 'name', header: 'NAME' },
+      { key: 'type', header: 'TYPE' },
+      { key: 'description', header: 'DESCRIPTION' },
+      { key: 'version', header: 'VERSION' },
+      { key: 'updated', header: 'UPDATED' },
+      { key: 'rotated', header: 'LAST ROTATED' },
+      { key: 'due', header: 'ROTATION DUE' },
+      // Only when some secret expires: most vaults have none, and an empty column is noise.
+      ...(withExpiry ? [{ key: 'expires', header: 'EXPIRES' }] : []),
+    ],
+    secrets.map((secret) => ({
+      name: secret.name,
+      type: secret.type,
+      description: tableCell(secret.description, 40),
+      version: String(secret.version),
+      updated: relativeOrDash(secret.updatedAt, now),
+      rotated: secret.lastRotatedAt === null ? 'never' : relativeOrDash(secret.lastRotatedAt, now),
+      due: dueCell(secret.rotationDueAt, now, 'overdue', context.out.paint.red),
+      expires: dueCell(secret.expiresAt, now, 'expired', context.out.paint.red),
+    })),
+  )
+  return 0
+}
+
+/** The JSON form: the metadata as the core returns it, in a fixed key order. */
+function toJson(secret: SecretMetadata) {
+  return {
+    name: secret.name,
+    description: secret.description,
+    type: secret.type,
+    version: secret.version,
+    createdAt: secret.createdAt,
+    updatedAt: secret.updatedAt,
+    lastRotatedAt: secret.lastRotatedAt,
+    expiresAt: secret.expiresAt,
+    rotationIntervalDays: secret.rotationIntervalDays,
+    rotationDueAt: secret.rotationDueAt,
+    previousValidUntil: secret.previousValidUntil,
+  }
+}
+
+function dueCell(
+  date: Date | null,
+  now: number,
+  past: string,
+  red: (text: string) => string,
+): string {
+  if (date === null) return '-'
+  const text = relativeOrDash(date, now)
+  return date.getTime() <= now ? red(`${past} ${text}`) : text
+}

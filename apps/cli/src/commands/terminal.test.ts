@@ -1,0 +1,123 @@
+/**
+ * The CLI on a real terminal: `script` gives it a pseudo-terminal, and the test types only
+ * once the prompt is shown. Checks the hidden prompt, the newline `get` adds for people, the
+ * confirmation of `rm`, the warning of `export`, and colour (never with NO_COLOR).
+ */
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  createPostgresTestDatabase,
+  type PostgresTestDatabase,
+} from '../../../../packages/core/src/testing/databases.ts'
+import { shellQuote } from '../format.ts'
+import { CLI_PATH, runCli } from '../testing/run-cli.ts'
+
+interface TerminalResult {
+  code: number | null
+  /** stdout and stderr together, as the terminal showed them (with CRLF line ends). */
+  screen: string
+}
+
+/** Runs the CLI on a pseudo-terminal; each step waits for text on the screen, then types. */
+function runInTerminal(
+  args: readonly string[],
+  env: Record<string, string>,
+  steps: ReadonlyArray<{ waitFor: string; type: string }> = [],
+): Promise<TerminalResult> {
+  const command = [process.execPath, CLI_PATH, ...args].map(shellQuote).join(' ')
+  return new Promise((resolve, reject) => {
+    // util-linux script: -q quiet, -e the child's exit code, -c the command; no typescript file.
+    const child = spawn('script', ['-qec', command, '/dev/null'], {
+      env: { PATH: process.env.PATH, TERM: 'xterm', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: 30_000,
+    })
+    let screen = ''
+    let next = 0
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      screen += chunk
+      const step = steps[next]
+      if (step && screen.includes(step.waitFor)) {
+        next++
+        child.stdin.write(step.type)
+      }
+    })
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code, screen }))
+  })
+}
+
+describe.skipIf(process.platform !== 'linux')('keywarden on a terminal', () => {
+  let database: PostgresTestDatabase
+  let env: Record<string, string> = {}
+
+  beforeAll(async () => {
+    database = await createPostgresTestDatabase()
+    env = { KEYWARDEN_DATABASE_URL: database.url, KEYWARDEN_ROOT_KEY: database.rootKey }
+  })
+  afterAll(async () => {
+    await database?.drop()
+  })
+
+  it('set reads the value at a prompt that echoes nothing; get adds a newline', async () => {
+    const typed = `typed${randomBytes(16).toString('hex')}`
+    const set = await runInTerminal(['set', 'typed_secret'], env, [
+      { waitFor: '(input hidden): ', type: `${typed}\r` },
+    ])
+    expect(set.code).toBe(0)
+    expect(set.screen).toContain('Value for typed_secret (input hidden): ')
+    expect(set.screen).toMatch(/Created .*typed_secret/)
+    expect(set.screen).not.toContain(typed)
+
+    const piped = await runCli(['get', 'typed_secret'], { env })
+    expect(piped.stdout).toBe(typed)
+    const shown = await runInTerminal(['get', 'typed_secret'], env)
+    expect(shown).toEqual({ code: 0, screen: `${typed}\r\n` })
+  })
+
+  it('rm asks first: no keeps the secret (exit 1), Ctrl-D is no, yes deletes', async () => {
+    const question = '[y/N] '
+    const declined = await runInTerminal(['rm', 'typed_secret'], env, [
+      { waitFor: question, type: 'n\r' },
+    ])
+    expect(declined.code).toBe(1)
+    expect(declined.screen).toContain('Delete typed_secret and any previous value?')
+    expect(declined.screen).toContain('keywarden: nothing deleted')
+    const endOfInput = await runInTerminal(['rm', 'typed_secret'], env, [
+      { waitFor: question, type: '\u0004' },
+    ])
+    expect(endOfInput.code).toBe(1)
+    expect((await runCli(['get', 'typed_secret'], { env })).code).toBe(0)
+
+    const accepted = await runInTerminal(['rm', 'typed_secret'], env, [
+      { waitFor: question, type: 'y\r' },
+    ])
+    expect(accepted.code).toBe(0)
+    expect(accepted.screen).toMatch(/Deleted .*typed_secret/)
+    expect((await runCli(['get', 'typed_secret'], { env })).code).toBe(3)
+
+    // Nothing to ask about: exit 3 at once.
+    const missing = await runInTerminal(['rm', 'typed_secret'], env)
+    expect(missing.code).toBe(3)
+    expect(missing.screen).not.toContain(question)
+  })
+
+  it('export warns on a terminal before printing values', async () => {
+    await runCli(['set', 'shown_token'], { env, input: 'visible-value' })
+    const exported = await runInTerminal(['export'], env)
+    expect(exported.code).toBe(0)
+    const warning = exported.screen.indexOf('warning: printing secret values to the terminal')
+    expect(warning).toBeGreaterThanOrEqual(0)
+    expect(exported.screen.indexOf('SHOWN_TOKEN=visible-value')).toBeGreaterThan(warning)
+  })
+
+  it('colours tables on a terminal, never with NO_COLOR', async () => {
+    const coloured = await runInTerminal(['list'], env)
+    expect(coloured.screen).toContain('\u001b[1mNAME')
+    const plain = await runInTerminal(['list'], { ...env, NO_COLOR: '1' })
+    expect(plain.code).toBe(0)
+    expect(plain.screen).toMatch(/^NAME\s+TYPE/)
+    expect(plain.screen).not.toContain('\u001b[')
+  })
+})

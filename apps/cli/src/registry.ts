@@ -1,0 +1,52 @@
+/**
+ * Every command, imported only when run, so `keywarden --help` and a single command load only
+ * what they use. The summaries live here, not in the command files, for the same reason.
+ */
+import type { CommandModule } from './context.ts'
+
+interface CommandEntry {
+  summary: string
+  load: () => Promise<CommandModule>
+}
+
+export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
+  set: {
+    summary: 'store a secret (value from stdin or a hidden prompt)',
+    load: () => import('./commands/set.ts'),
+  },
+  get: { summary: "print a secret's value", load: () => import('./commands/get.ts') },
+  list: {
+    summary: 'list secrets and their metadata, never values',
+    load: () => import('./commands/list.ts'),
+  },
+  rotate: {
+    summary: 'replace a value, keeping the previous one for a grace period',
+    load: () => import('./commands/rotate.ts'),
+  },
+  rm: { summary: 'delete a secret', load: () => import('./commands/rm.ts') },
+  run: {
+    summary: 'run a command with secrets in its environment, output masked',
+    load: () => import('./commands/run.ts'),
+  },
+  import: {
+    summary: 'import secrets from a .env or shell rc file',
+    load: () => import('./commands/import.ts'),
+  },
+  export: {
+    summary: 'print secrets as dotenv, json or shell',
+    load: () => import('./commands/export.ts'),
+  },
+  audit: { summary: 'query the audit log', load: () => import('./commands/audit.ts') },
+  expiring: {
+    summary: 'secrets whose expiry or rotation falls due soon',
+    load: () => import('./commands/expiring.ts'),
+  },
+  status: {
+    summary: 'where the vault is and how it is doing',
+    load: () => import('./commands/status.ts'),
+  },
+  db: {
+    summary: 'database tasks: `db migrate` applies the migrations',
+    load: () => import('./commands/db.ts'),
+  },
+}

@@ -1,0 +1,35 @@
+/**
+ * Opens the vault client for a command: the store from the environment (with the global flags
+ * applied), audited as `cli`. The first use of the embedded vault says where it was created.
+ *
+ * The embedded vault is served by the keywarden agent (see @keywarden/core's node/agent),
+ * started on demand, so a command does not pay PGlite's start-up; this module deliberately
+ * avoids importing `@keywarden/core/node`, which would load PGlite anyway.
+ */
+import { existsSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import {
+  createVaultClient,
+  type Environment,
+  resolveStoreConfig,
+  type VaultClient,
+} from '@keywarden/core'
+import type { Output } from './output.ts'
+
+export async function openVaultClient(env: Environment, out: Output): Promise<VaultClient> {
+  const config = resolveStoreConfig(env)
+  // The same default as the core's defaultKeywardenHome (config.home is KEYWARDEN_HOME).
+  const home =
+    config.kind === 'embedded' ? (config.home ?? join(homedir(), '.keywarden')) : undefined
+  const isNew = home !== undefined && !existsSync(join(home, 'data'))
+  const client = createVaultClient({ env, accessedBy: 'cli', store: config })
+  if (isNew) {
+    // Open now, so the note comes before the command's own output. With the agent this
+    // starts it, and it creates the vault before it answers.
+    await client.health()
+    // Only when it really was made: a failure to open is the command's to report.
+    if (existsSync(join(home, 'data'))) out.note(`keywarden: created an embedded vault in ${home}`)
+  }
+  return client
+}
