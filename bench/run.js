@@ -7,6 +7,9 @@ const ALL = [
   'batch-read',
   'rotation-propagation',
   'audit-throughput',
+  'cli-help',
+  'cli-get',
+  'cli-run',
 ]
 const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL
 
