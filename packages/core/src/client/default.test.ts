@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isKeywardenError } from '../errors/index.ts'
 import { createPostgresStore } from '../store/postgres.ts'
 import { createPostgresTestDatabase, type PostgresTestDatabase } from '../testing/databases.ts'
+import { until } from '../testing/expect.ts'
 import {
   clearSecretCache,
   closeDefaultVaultClient,
@@ -34,22 +35,6 @@ const saved = new Map<string, string | undefined>()
 let db: PostgresTestDatabase
 let admin: pg.Client
 let writer: VaultClient
-
-/** Polls `probe` until `done` holds, failing after `timeoutMs`. No fixed sleeps. */
-async function until<T>(
-  what: string,
-  probe: () => Promise<T>,
-  done: (value: T) => boolean,
-  timeoutMs = 5_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (done(value)) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
 
 beforeAll(async () => {
   db = await createPostgresTestDatabase()

@@ -21,6 +21,7 @@ import {
   type PostgresTestDatabase,
   randomRootKey,
 } from '../testing/databases.ts'
+import { until } from '../testing/expect.ts'
 import { startTcpProxy, type TcpProxy } from '../testing/tcp-proxy.ts'
 import {
   createVaultClient,
@@ -40,22 +41,6 @@ function manualClock(start = Date.now()) {
     advance(ms: number) {
       now += ms
     },
-  }
-}
-
-/** Polls `probe` until `done` holds, failing after `timeoutMs`. No fixed sleeps. */
-async function until<T>(
-  what: string,
-  probe: () => T | Promise<T>,
-  done: (value: T) => boolean,
-  timeoutMs = 5_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (done(value)) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
   }
 }
 

@@ -14,27 +14,14 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { isKeywardenError, type KeywardenError, type KeywardenErrorCode } from '../errors/index.ts'
 import type { SecretStore } from '../store/index.ts'
 import { randomRootKey } from '../testing/databases.ts'
+import { rejection } from '../testing/expect.ts'
 import { createTemporaryHome } from '../testing/stores.ts'
 import { createEmbeddedStore } from './embedded.ts'
 
 const run = promisify(execFile)
 const BUILT_ENTRY = fileURLToPath(new URL('../../dist/node/index.js', import.meta.url))
-
-/** Awaits `promise`, expects a KeywardenError with `code`, and returns it. */
-async function rejection(promise: Promise<unknown>, code: KeywardenErrorCode) {
-  const error: unknown = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  )
-  expect(isKeywardenError(error), `expected a KeywardenError ${code}, got ${String(error)}`).toBe(
-    true,
-  )
-  expect((error as KeywardenError).code).toBe(code)
-  return error as KeywardenError
-}
 
 /** The file mode's permission bits. */
 async function permissions(path: string): Promise<number> {

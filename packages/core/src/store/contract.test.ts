@@ -7,8 +7,9 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { AuditEvent } from '../audit/index.ts'
-import { isKeywardenError, type KeywardenError, type KeywardenErrorCode } from '../errors/index.ts'
+import { isKeywardenError, type KeywardenError } from '../errors/index.ts'
 import { randomRootKey } from '../testing/databases.ts'
+import { rejection } from '../testing/expect.ts'
 import { createTestStore, STORE_KINDS, type TestStore } from '../testing/stores.ts'
 import type { SecretStore } from './index.ts'
 import { createPostgresStore } from './postgres.ts'
@@ -29,19 +30,6 @@ function fresh(base: string): string {
 function canary(label: string): string {
   sequence += 1
   return `canary-${label}-${sequence}-${Math.random().toString(36).slice(2)}`
-}
-
-/** Awaits `promise`, expects a KeywardenError with `code`, and returns it. */
-async function rejection(promise: Promise<unknown>, code: KeywardenErrorCode) {
-  const error: unknown = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  )
-  expect(isKeywardenError(error), `expected a KeywardenError ${code}, got ${String(error)}`).toBe(
-    true,
-  )
-  expect((error as KeywardenError).code).toBe(code)
-  return error as KeywardenError
 }
 
 /** Fails if `secret` appears in the error's message or its JSON. */

@@ -11,13 +11,9 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createVaultClient } from '../../client/index.ts'
 import { openStore, resolveStoreConfig } from '../../config/index.ts'
-import {
-  isKeywardenError,
-  type KeywardenError,
-  type KeywardenErrorCode,
-} from '../../errors/index.ts'
 import type { SecretStore } from '../../store/index.ts'
 import { randomRootKey } from '../../testing/databases.ts'
+import { rejection } from '../../testing/expect.ts'
 import { createAgentStore, stopAgent } from './index.ts'
 import {
   agentProcesses,
@@ -37,19 +33,6 @@ async function newHome(): Promise<string> {
   const home = await template.copy()
   homes.push(home)
   return home
-}
-
-/** Awaits `promise`, expects a KeywardenError with `code`, and returns it. */
-async function rejection(promise: Promise<unknown>, code: KeywardenErrorCode) {
-  const error: unknown = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  )
-  expect(isKeywardenError(error), `expected a KeywardenError ${code}, got ${String(error)}`).toBe(
-    true,
-  )
-  expect((error as KeywardenError).code).toBe(code)
-  return error as KeywardenError
 }
 
 const permissions = async (path: string) => (await stat(path)).mode & 0o777

@@ -11,6 +11,8 @@ import { join } from 'node:path'
 import { randomRootKey } from '../../../testing/databases.ts'
 import { createEmbeddedStore } from '../../embedded.ts'
 
+export { until } from '../../../testing/expect.ts'
+
 /** A closed, migrated vault to copy homes from. */
 export interface VaultTemplate {
   readonly dir: string
@@ -39,22 +41,6 @@ export async function createVaultTemplate(): Promise<VaultTemplate> {
       return home
     },
     cleanup: () => rm(parent, { recursive: true, force: true }),
-  }
-}
-
-/** Polls `probe` until `done` holds; fails after `timeoutMs`. */
-export async function until<T>(
-  what: string,
-  probe: () => T | Promise<T>,
-  done: (value: T) => boolean,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (done(value)) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }
 
