@@ -8,6 +8,7 @@ import {
   shellQuote,
   tableCell,
 } from './format.ts'
+import { parseCsv } from './testing/csv.ts'
 
 const NOW = Date.parse('2026-11-28T12:00:00Z')
 const at = (ms: number) => new Date(NOW + ms)
@@ -39,35 +40,6 @@ describe('tableCell', () => {
     expect(tableCell(null)).toBe('')
   })
 })
-
-/** An RFC 4180 reader, enough to check what csvRecord writes. */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = []
-  let row: string[] = []
-  let field = ''
-  let quoted = false
-  for (let index = 0; index < text.length; index++) {
-    const char = text[index]
-    if (quoted) {
-      if (char === '"' && text[index + 1] === '"') {
-        field += '"'
-        index++
-      } else if (char === '"') quoted = false
-      else field += char
-    } else if (char === '"') quoted = true
-    else if (char === ',') {
-      row.push(field)
-      field = ''
-    } else if (char === '\r' && text[index + 1] === '\n') {
-      row.push(field)
-      rows.push(row)
-      row = []
-      field = ''
-      index++
-    } else field += char
-  }
-  return rows
-}
 
 describe('CSV', () => {
   it('quotes only what needs it and round-trips', () => {

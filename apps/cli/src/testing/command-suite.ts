@@ -13,6 +13,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parseCsv } from './csv.ts'
 import { CLI_PATH, type CliResult, runCli } from './run-cli.ts'
 
 /** Where a suite's vault lives. */
@@ -85,36 +86,6 @@ export async function sourceInShell(script: string): Promise<Record<string, stri
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
-}
-
-/** An RFC 4180 reader for the audit CSV. */
-export function parseCsv(text: string): string[][] {
-  const rows: string[][] = []
-  let row: string[] = []
-  let field = ''
-  let quoted = false
-  for (let index = 0; index < text.length; index++) {
-    const char = text[index]
-    if (quoted) {
-      if (char === '"' && text[index + 1] === '"') {
-        field += '"'
-        index++
-      } else if (char === '"') quoted = false
-      else field += char
-    } else if (char === '"') quoted = true
-    else if (char === ',') {
-      row.push(field)
-      field = ''
-    } else if (char === '\r' && text[index + 1] === '\n') {
-      row.push(field)
-      rows.push(row)
-      row = []
-      field = ''
-      index++
-    } else field += char
-  }
-  if (field !== '' || row.length > 0) throw new Error('CSV does not end with CRLF')
-  return rows
 }
 
 /** Exactly one line on stderr, in the CLI's error form. */
