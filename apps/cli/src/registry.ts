@@ -45,6 +45,10 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'where the vault is and how it is doing',
     load: () => import('./commands/status.ts'),
   },
+  'mcp-config': {
+    summary: 'set up Claude Desktop: the keywarden-mcp entry, and wrapping servers with tokens',
+    load: () => import('./commands/mcp-config.ts'),
+  },
   db: {
     summary: 'database tasks: `db migrate` applies the migrations',
     load: () => import('./commands/db.ts'),

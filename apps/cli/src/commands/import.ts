@@ -2,11 +2,12 @@
  * `keywarden import FILE`: moves the secrets of a `.env` or shell rc file into the vault, and
  * with `--remove-from-source` takes them out of the file (after a backup).
  */
-import { open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
+import { readFile, realpath, stat } from 'node:fs/promises'
+import { basename } from 'node:path'
 import { KeywardenError, type VaultClient } from '@keywarden/core'
 import type { CommandContext, CommandModule, ProcessIO } from '../context.ts'
 import { UsageError } from '../errors.ts'
+import { replaceAtomically, writeBackup } from '../files.ts'
 import {
   type ImportPlan,
   isDotenvFile,
@@ -346,40 +347,6 @@ async function removeFromSource(
   // Through symlinks: ~/.zshrc is often a link into a dotfiles repository, and renaming over
   // the link would replace it with a plain file.
   const target = await realpath(file)
-  const temporary = join(dirname(target), `.${basename(target)}.keywarden-${process.pid}`)
-  try {
-    await writeDurably(temporary, Buffer.from(removeLines(original, lines)), mode)
-    // Atomic: a crash leaves the old file or the new one, never half of one.
-    await rename(temporary, target)
-  } catch (error) {
-    await unlink(temporary).catch(() => {})
-    throw error
-  }
+  await replaceAtomically(target, Buffer.from(removeLines(original, lines)), mode)
   return backup
-}
-
-/** `FILE.backup`, or `FILE.backup.1`, `.2`… when an earlier import's backup is there. */
-async function writeBackup(file: string, content: Buffer, mode: number): Promise<string> {
-  for (let attempt = 0; ; attempt++) {
-    const path = attempt === 0 ? `${file}.backup` : `${file}.backup.${attempt}`
-    try {
-      await writeDurably(path, content, mode)
-      return path
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-    }
-  }
-}
-
-// Creates the file (failing if it exists), with the mode exactly (the umask would narrow it),
-// and on disk before it returns.
-async function writeDurably(path: string, content: Buffer, mode: number): Promise<void> {
-  const handle = await open(path, 'wx', mode)
-  try {
-    await handle.writeFile(content)
-    await handle.chmod(mode)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
 }
