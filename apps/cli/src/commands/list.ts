@@ -14,7 +14,10 @@ last changed and rotated, and when rotation falls due. Values are never shown.
 Options:
   --json   an array of {"name", "description", "type", "version", "createdAt", "updatedAt",
            "lastRotatedAt", "expiresAt", "rotationIntervalDays", "rotationDueAt",
-           "previousValidUntil"} with ISO 8601 dates
+           "previousValidUntil", "agentVisible", "allowedHosts"} with ISO 8601 dates
+
+An AGENT column (visible or hidden: whether AI agents may read the value) appears once any
+secret is visible to agents or has allowed hosts; --json lists the hosts.
 
 Examples:
   keywarden list
@@ -38,6 +41,7 @@ export const run: CommandModule['run'] = async (context, { positionals }) => {
   }
   const now = Date.now()
   const withExpiry = secrets.some((secret) => secret.expiresAt !== null)
+  const withAgent = secrets.some((secret) => secret.agentVisible || secret.allowedHosts.length > 0)
   out.table(
     [
       { key: 'name', header: 'NAME' },
@@ -49,6 +53,8 @@ export const run: CommandModule['run'] = async (context, { positionals }) => {
       { key: 'due', header: 'ROTATION DUE' },
       // Only when some secret expires: most vaults have none, and an empty column is noise.
       ...(withExpiry ? [{ key: 'expires', header: 'EXPIRES' }] : []),
+      // Likewise only once agent access was ever granted.
+      ...(withAgent ? [{ key: 'agent', header: 'AGENT' }] : []),
     ],
     secrets.map((secret) => ({
       name: secret.name,
@@ -59,6 +65,7 @@ export const run: CommandModule['run'] = async (context, { positionals }) => {
       rotated: secret.lastRotatedAt === null ? 'never' : relativeOrDash(secret.lastRotatedAt, now),
       due: dueCell(secret.rotationDueAt, now, 'overdue', context.out.paint.red),
       expires: dueCell(secret.expiresAt, now, 'expired', context.out.paint.red),
+      agent: secret.agentVisible ? 'visible' : 'hidden',
     })),
   )
   return 0
@@ -78,6 +85,8 @@ function toJson(secret: SecretMetadata) {
     rotationIntervalDays: secret.rotationIntervalDays,
     rotationDueAt: secret.rotationDueAt,
     previousValidUntil: secret.previousValidUntil,
+    agentVisible: secret.agentVisible,
+    allowedHosts: secret.allowedHosts,
   }
 }
 

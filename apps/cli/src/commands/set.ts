@@ -15,9 +15,19 @@ export const options: CommandModule['options'] = {
   type: { type: 'string' },
   'expires-in': { type: 'string' },
   'expires-at': { type: 'string' },
+  'agent-visible': { type: 'boolean' },
+  'no-agent-visible': { type: 'boolean' },
+  'allow-host': { type: 'string', multiple: true },
+  'no-allowed-hosts': { type: 'boolean' },
 }
 
+/** As the SQL API checks it (keywarden.is_valid_host); checked here first so a typo costs nothing. */
+const HOST =
+  /^(\*\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.|)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:[1-9][0-9]{0,4})?$/
+const MAX_HOSTS = 32
+
 export const help = `Usage: keywarden set NAME [--description TEXT] [--type TYPE] [--expires-in 90d | --expires-at ISO]
+                     [--agent-visible | --no-agent-visible] [--allow-host HOST ... | --no-allowed-hosts]
 
 Stores a secret. The value is read from stdin when it is piped, else from a hidden prompt;
 never from the command line, where shell history and ps would keep it. Storing a name again
@@ -30,11 +40,21 @@ Options:
                        service keys, none for signing keys
   --expires-in DUR     when it expires, from now: 90d, 12h, 30m
   --expires-at ISO     when it expires: 2027-03-01 or 2027-03-01T12:00:00Z
+  --agent-visible      let AI agents read the value (the MCP server's reveal_secret);
+                       --no-agent-visible hides it again (new secrets are hidden)
+  --allow-host HOST    a host agents may send the secret to (the MCP server's http_request):
+                       api.github.com, *.example.com, localhost:8080; repeat for more (up to
+                       32). Replaces the secret's list; --no-allowed-hosts empties it
   --json               {"name", "id", "created"}
 
 Examples:
   pbpaste | keywarden set github_token --type github_token --description "GitHub PAT"
-  keywarden set openai_api_key --type api_key --expires-in 90d`
+  keywarden set openai_api_key --type api_key --expires-in 90d
+  pbpaste | keywarden set github_token --allow-host api.github.com --allow-host uploads.github.com
+  pbpaste | keywarden set github_token --no-allowed-hosts --no-agent-visible
+
+Options left out keep what the secret had. Changing them needs the value again (pipe the same
+value: it makes no new version).`
 
 export const run: CommandModule['run'] = async (context, { positionals, values }) => {
   const [name, ...extra] = positionals
@@ -83,5 +103,31 @@ function metadataFrom(values: Record<string, unknown>): StoreSecretInput {
     }
     metadata.expiresAt = expiresAt
   }
+  if (values['agent-visible'] === true && values['no-agent-visible'] === true) {
+    throw new UsageError('give --agent-visible or --no-agent-visible, not both')
+  }
+  if (values['agent-visible'] === true) metadata.agentVisible = true
+  if (values['no-agent-visible'] === true) metadata.agentVisible = false
+  const hosts = Array.isArray(values['allow-host']) ? values['allow-host'].map(String) : []
+  if (hosts.length > 0 && values['no-allowed-hosts'] === true) {
+    throw new UsageError('give --allow-host or --no-allowed-hosts, not both')
+  }
+  if (values['no-allowed-hosts'] === true) metadata.allowedHosts = []
+  if (hosts.length > 0) metadata.allowedHosts = allowedHosts(hosts)
   return metadata
+}
+
+/** Lower-cased, duplicates dropped, each checked; the entry is not echoed (it may be a value). */
+function allowedHosts(hosts: readonly string[]): string[] {
+  const unique = [...new Set(hosts.map((host) => host.toLowerCase()))]
+  if (unique.length > MAX_HOSTS) throw new UsageError(`--allow-host: at most ${MAX_HOSTS} hosts`)
+  unique.forEach((host, index) => {
+    const port = /:(\d+)$/.exec(host)?.[1]
+    if (!HOST.test(host) || (host.split(':')[0] ?? '').length > 253 || Number(port ?? 1) > 65_535) {
+      throw new UsageError(
+        `--allow-host number ${index + 1} (${host.length} characters) is not a host: use e.g. api.github.com, *.example.com or localhost:8080, without scheme or path`,
+      )
+    }
+  })
+  return unique
 }

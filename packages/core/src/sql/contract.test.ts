@@ -229,6 +229,8 @@ describe.each([
         'rotation_interval_days',
         'rotation_due_at',
         'previous_valid_until',
+        'agent_visible',
+        'allowed_hosts',
       ].sort(),
     )
     expect(listedRow?.last_rotated_at).toBeInstanceOf(Date)
@@ -347,7 +349,7 @@ describe.each([
     const rows = await db.query<{ object: string; allowed: boolean }>(
       `SELECT f AS object, pg_catalog.has_function_privilege('service_role', f, 'EXECUTE') AS allowed
          FROM pg_catalog.unnest(ARRAY[
-           'public.store_secret(text, text, text, text, timestamptz, interval, text)',
+           'public.store_secret(text, text, text, text, timestamptz, interval, text, boolean, text[])',
            'public.get_secret(text, text, text)',
            'public.get_secrets(text[], text, text)',
            'public.rotate_secret(text, text, interval, text)',
@@ -368,7 +370,7 @@ describe.each([
       { role: 'owner' },
     )
     expect(Object.fromEntries(rows.map((row) => [row.object, row.allowed]))).toEqual({
-      'public.store_secret(text, text, text, text, timestamptz, interval, text)': true,
+      'public.store_secret(text, text, text, text, timestamptz, interval, text, boolean, text[])': true,
       'public.get_secret(text, text, text)': true,
       'public.get_secrets(text[], text, text)': true,
       'public.rotate_secret(text, text, interval, text)': true,
@@ -938,7 +940,7 @@ describe.each([
     expect(status).toEqual({
       vault: 'keywarden_pgcrypto',
       secret_count: before.metadata,
-      schema_version: '20261128000003',
+      schema_version: '20261128000004',
     })
     expect(await counts()).toEqual(before)
   })

@@ -276,6 +276,8 @@ describe.each(STORE_KINDS)('the %s store', (kind) => {
       rotationIntervalDays: 90,
       rotationDueAt: expect.any(Date),
       previousValidUntil: null,
+      agentVisible: false,
+      allowedHosts: [],
     })
     expect(gh?.expiresAt?.getTime()).toBe(expiresAt.getTime())
     expectBetween(gh?.createdAt ?? null, before, after)
@@ -307,6 +309,47 @@ describe.each(STORE_KINDS)('the %s store', (kind) => {
       rotationIntervalDays: 90,
     })
     expect(again?.expiresAt?.getTime()).toBe(expiresAt.getTime())
+  })
+
+  it('round-trips agent access metadata, keeping what is left out', async () => {
+    const name = fresh('agent_access')
+    const access = async () => {
+      const listed = (await store().listSecrets('test')).find((secret) => secret.name === name)
+      return { agentVisible: listed?.agentVisible, allowedHosts: listed?.allowedHosts }
+    }
+    await store().storeSecret(name, 'agent-value', {}, 'test')
+    expect(await access()).toEqual({ agentVisible: false, allowedHosts: [] })
+
+    const hosts = ['api.github.com', '*.example.com', 'localhost:8443']
+    await store().storeSecret(
+      name,
+      'agent-value',
+      { agentVisible: true, allowedHosts: hosts },
+      'test',
+    )
+    expect(await access()).toEqual({ agentVisible: true, allowedHosts: hosts })
+
+    await store().storeSecret(name, 'agent-value-2', { description: 'kept' }, 'test')
+    expect(await access()).toEqual({ agentVisible: true, allowedHosts: hosts })
+
+    await rejection(
+      store().storeSecret(
+        name,
+        'agent-value-3',
+        { allowedHosts: ['https://x.example.com'] },
+        'test',
+      ),
+      'INVALID_ARGUMENT',
+    )
+
+    await store().storeSecret(
+      name,
+      'agent-value-2',
+      { agentVisible: false, allowedHosts: [] },
+      'test',
+    )
+    expect(await access()).toEqual({ agentVisible: false, allowedHosts: [] })
+    expect(await store().getSecret(name, 'test')).toEqual({ value: 'agent-value-2', version: 2 })
   })
 
   it('finds secrets that expire within the window, and not those outside it', async () => {

@@ -43,6 +43,13 @@ export interface SecretMetadata {
   rotationDueAt: Date | null
   /** While set, the value before the last rotation is still served on request. */
   previousValidUntil: Date | null
+  /** Whether the user lets agents read the value (the MCP server's `reveal_secret`). */
+  agentVisible: boolean
+  /**
+   * Hosts an agent may send the secret to (the MCP server's `http_request`): lower-case host
+   * names, optionally `*.`-prefixed and with `:port`. Empty: nowhere.
+   */
+  allowedHosts: string[]
 }
 
 /** Metadata given when storing; what is left out keeps its current value. */
@@ -51,6 +58,10 @@ export interface StoreSecretInput {
   type?: SecretType
   expiresAt?: Date
   rotationIntervalDays?: number
+  /** Whether agents may read the value; a new secret is hidden from them. */
+  agentVisible?: boolean
+  /** Replaces the hosts an agent may send the secret to (at most 32; `[]` clears them). */
+  allowedHosts?: string[]
 }
 
 /** What a rotation did. */

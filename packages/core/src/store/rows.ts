@@ -48,7 +48,14 @@ export function metadataFromRow(row: Row): SecretMetadata {
     rotationIntervalDays: toNumber(row.rotation_interval_days),
     rotationDueAt: toDate(row.rotation_due_at),
     previousValidUntil: toDate(row.previous_valid_until),
+    agentVisible: row.agent_visible === true,
+    allowedHosts: toTextArray(row.allowed_hosts),
   }
+}
+
+/** A `text[]` column: an array from a driver or PostgREST; NULL reads as empty. */
+function toTextArray(value: unknown): string[] {
+  return Array.isArray(value) ? value.map(String) : []
 }
 
 /** A row of `public.get_secrets()`: the name and its value, or null. */

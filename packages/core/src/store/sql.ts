@@ -57,9 +57,21 @@ export function createSqlStore(parts: SqlStoreParts): SecretStore {
     },
 
     async storeSecret(name, value, input, accessedBy) {
+      const [description, type, expiresAt, interval, agentVisible, allowedHosts] =
+        storeArguments(input)
       const rows = await run(
-        `SELECT public.store_secret($1, $2, $3, $4, $5, $6::interval, $7) AS id`,
-        [name, value, ...storeArguments(input), accessedBy],
+        `SELECT public.store_secret($1, $2, $3, $4, $5, $6::interval, $7, $8, $9::text[]) AS id`,
+        [
+          name,
+          value,
+          description,
+          type,
+          expiresAt,
+          interval,
+          accessedBy,
+          agentVisible,
+          allowedHosts,
+        ],
         name,
       )
       return String(rows[0]?.id)
@@ -120,13 +132,18 @@ export function createSqlStore(parts: SqlStoreParts): SecretStore {
   }
 }
 
-/** store_secret's metadata arguments, in order: description, type, expires_at, interval. */
+/**
+ * store_secret's metadata arguments, in order: description, type, expires_at, interval (which
+ * come before accessed_by), then agent_visible and allowed_hosts (which come after it).
+ */
 export function storeArguments(input: StoreSecretInput): unknown[] {
   return [
     input.description ?? null,
     input.type ?? null,
     input.expiresAt?.toISOString() ?? null,
     input.rotationIntervalDays === undefined ? null : `${input.rotationIntervalDays} days`,
+    input.agentVisible ?? null,
+    input.allowedHosts === undefined ? null : [...input.allowedHosts],
   ]
 }
 

@@ -103,7 +103,8 @@ export function createSupabaseStore(options: SupabaseStoreOptions): SecretStore 
     },
 
     async storeSecret(name, value, input, accessedBy) {
-      const [description, type, expiresAt, interval] = storeArguments(input)
+      const [description, type, expiresAt, interval, agentVisible, allowedHosts] =
+        storeArguments(input)
       const id = await rpc(
         'store_secret',
         {
@@ -114,6 +115,8 @@ export function createSupabaseStore(options: SupabaseStoreOptions): SecretStore 
           expires_at: expiresAt,
           rotation_interval: interval,
           accessed_by: accessedBy,
+          agent_visible: agentVisible,
+          allowed_hosts: allowedHosts,
         },
         name,
       )

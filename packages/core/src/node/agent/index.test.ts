@@ -69,7 +69,14 @@ describe('createAgentStore with a real agent process', () => {
     const id = await store.storeSecret(
       'github_token',
       'ghp_agent_one',
-      { description: 'CI token', type: 'github_token', expiresAt, rotationIntervalDays: 30 },
+      {
+        description: 'CI token',
+        type: 'github_token',
+        expiresAt,
+        rotationIntervalDays: 30,
+        agentVisible: true,
+        allowedHosts: ['api.github.com'],
+      },
       'agent-test',
     )
     expect(typeof id).toBe('string')
@@ -85,7 +92,13 @@ describe('createAgentStore with a real agent process', () => {
     const [listed] = (await store.listSecrets('agent-test')).filter(
       (secret) => secret.name === 'github_token',
     )
-    expect(listed).toMatchObject({ description: 'CI token', type: 'github_token', version: 1 })
+    expect(listed).toMatchObject({
+      description: 'CI token',
+      type: 'github_token',
+      version: 1,
+      agentVisible: true,
+      allowedHosts: ['api.github.com'],
+    })
     expect(listed?.createdAt).toBeInstanceOf(Date)
     expect(listed?.expiresAt?.getTime()).toBe(expiresAt.getTime())
     expect(listed?.rotationDueAt).toBeInstanceOf(Date)

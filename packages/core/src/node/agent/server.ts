@@ -341,6 +341,13 @@ function storeInput(value: unknown): StoreSecretInput {
   if (typeof value.rotationIntervalDays === 'number') {
     input.rotationIntervalDays = value.rotationIntervalDays
   }
+  if (typeof value.agentVisible === 'boolean') input.agentVisible = value.agentVisible
+  if (Array.isArray(value.allowedHosts)) {
+    if (!value.allowedHosts.every((host) => typeof host === 'string')) {
+      throw invalid('allowedHosts must be an array of strings')
+    }
+    input.allowedHosts = value.allowedHosts
+  }
   return input
 }
 
