@@ -619,6 +619,30 @@ describe('audit trail in public.secret_access_log', () => {
     expect(countOf(rows, (row) => row.access_type === 'read')).toBe(1)
   })
 
+  it("records a front door's own access events under its accessor", async () => {
+    const accessedBy = fresh('audit-door')
+    const name = fresh('audit_door')
+    const client = makeClient({ accessedBy })
+    client.recordAccess({
+      secretName: name,
+      accessType: 'denied',
+      success: false,
+      errorMessage: 'not agent-visible',
+    })
+    expect(() =>
+      client.recordAccess({ secretName: 'Not A Name', accessType: 'denied', success: false }),
+    ).toThrow(/invalid secret name/)
+    await client.close()
+    expect(await auditRows(admin, accessedBy)).toEqual([
+      expect.objectContaining({
+        secret_name: name,
+        access_type: 'denied',
+        success: false,
+        error_message: 'not agent-visible',
+      }),
+    ])
+  })
+
   it('writes each environment fallback as an env_fallback row', async () => {
     const accessedBy = fresh('audit-env')
     const name = fresh('audit_env')

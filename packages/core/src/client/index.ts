@@ -109,6 +109,16 @@ export interface VaultClient {
   queryAudit(filter?: AuditFilter): Promise<AuditRecord[]>
   /** Drops one name, or everything, from the cache. */
   clearSecretCache(name?: string): void
+  /**
+   * Records an access the database did not see — a front door's refusal, say — in the audit
+   * log under this client's accessor, through the same buffer as cache hits. Never a value.
+   */
+  recordAccess(event: {
+    secretName: string
+    accessType: string
+    success: boolean
+    errorMessage?: string
+  }): void
   health(): Promise<VaultHealth>
   /**
    * Flushes the audit buffer and closes the store. `timeoutMs` (default 5 s) bounds how long
@@ -408,6 +418,16 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
     async queryAudit(filter = {}) {
       if (filter.secretName !== undefined) validateSecretName(filter.secretName)
       return (await store()).queryAudit(filter)
+    },
+
+    recordAccess({ secretName, accessType, success, errorMessage }) {
+      validateSecretName(secretName)
+      record({
+        secret_name: secretName,
+        access_type: accessType,
+        success,
+        ...(errorMessage === undefined ? {} : { error_message: errorMessage }),
+      })
     },
 
     clearSecretCache(name) {
