@@ -1,0 +1,500 @@
+/**
+ * The Keywarden MCP tools, defined once for every MCP door (the stdio `keywarden-mcp` and,
+ * later, the edge plugin's MCP endpoint): each tool has a zod input and output schema,
+ * returns `structuredContent` plus a short text rendering, and carries truthful annotations.
+ *
+ * What a model can see: names, metadata, expiry, the audit log and health — never a value,
+ * except through `reveal_secret` for a secret the user marked agent-visible. Values given to
+ * `store_secret` and `rotate_secret` are never echoed back. Errors are `CODE: message` from
+ * {@link KeywardenError}, never its `cause` (driver errors can echo input rows).
+ * @module
+ */
+import {
+  type AuditRecord,
+  type ExpiringSecret,
+  isKeywardenError,
+  KeywardenError,
+  SECRET_TYPES,
+  type SecretMetadata,
+  type SecretType,
+  type VaultClient,
+} from '@keywarden/core'
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
+import { z } from 'zod'
+
+/** Options for {@link createKeywardenMcpServer}. */
+export interface KeywardenMcpServerOptions {
+  /** The server name announced at initialize. Default `keywarden`. */
+  name?: string
+  /** The server version announced at initialize. Default `0.0.0`. */
+  version?: string
+}
+
+/** The tools {@link createKeywardenMcpServer} registers, in order. */
+export const TOOL_NAMES = [
+  'list_secrets',
+  'get_secret_metadata',
+  'check_expiring_secrets',
+  'query_audit_log',
+  'vault_health',
+  'store_secret',
+  'rotate_secret',
+  'delete_secret',
+  'reveal_secret',
+] as const
+
+const secretTypes = SECRET_TYPES as readonly [SecretType, ...SecretType[]]
+
+const nameInput = z
+  .string()
+  .describe('The secret name: lower-case letters, digits and underscores, e.g. github_token')
+
+const metadataShape = z.object({
+  name: z.string(),
+  description: z.string().nullable(),
+  type: z.enum(secretTypes),
+  version: z.number(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  last_rotated_at: z.string().nullable(),
+  expires_at: z.string().nullable(),
+  rotation_interval_days: z.number().nullable(),
+  rotation_due_at: z.string().nullable(),
+  previous_valid_until: z.string().nullable(),
+  agent_visible: z.boolean(),
+  allowed_hosts: z.array(z.string()),
+})
+
+type MetadataOutput = z.infer<typeof metadataShape>
+
+const expiringShape = z.object({
+  name: z.string(),
+  type: z.enum(secretTypes),
+  reason: z.enum(['expires', 'rotation_due']),
+  due_at: z.string(),
+  expires_at: z.string().nullable(),
+  rotation_due_at: z.string().nullable(),
+  overdue: z.boolean(),
+})
+
+const auditShape = z.object({
+  id: z.number(),
+  secret_name: z.string(),
+  accessed_by: z.string(),
+  access_type: z.string(),
+  success: z.boolean(),
+  error_message: z.string().nullable(),
+  created_at: z.string(),
+  event_count: z.number(),
+  secret_version: z.number().nullable(),
+  source: z.string().nullable(),
+})
+
+const iso = (date: Date | null): string | null => (date === null ? null : date.toISOString())
+
+function metadataOutput(secret: SecretMetadata): MetadataOutput {
+  return {
+    name: secret.name,
+    description: secret.description,
+    type: secret.type,
+    version: secret.version,
+    created_at: secret.createdAt.toISOString(),
+    updated_at: secret.updatedAt.toISOString(),
+    last_rotated_at: iso(secret.lastRotatedAt),
+    expires_at: iso(secret.expiresAt),
+    rotation_interval_days: secret.rotationIntervalDays,
+    rotation_due_at: iso(secret.rotationDueAt),
+    previous_valid_until: iso(secret.previousValidUntil),
+    agent_visible: secret.agentVisible,
+    allowed_hosts: [...secret.allowedHosts],
+  }
+}
+
+function expiringOutput(secret: ExpiringSecret): z.infer<typeof expiringShape> {
+  return {
+    name: secret.name,
+    type: secret.type,
+    reason: secret.reason,
+    due_at: secret.dueAt.toISOString(),
+    expires_at: iso(secret.expiresAt),
+    rotation_due_at: iso(secret.rotationDueAt),
+    overdue: secret.overdue,
+  }
+}
+
+function auditOutput(record: AuditRecord): z.infer<typeof auditShape> {
+  return {
+    id: record.id,
+    secret_name: record.secretName,
+    accessed_by: record.accessedBy,
+    access_type: record.accessType,
+    success: record.success,
+    error_message: record.errorMessage,
+    created_at: record.createdAt.toISOString(),
+    event_count: record.eventCount,
+    secret_version: record.secretVersion,
+    source: record.source,
+  }
+}
+
+/**
+ * Parses `since`: a duration back from `now` (`90m`, `24h`, `30d`) or an ISO 8601 date.
+ * Throws INVALID_ARGUMENT otherwise.
+ */
+export function parseSince(since: string, now: number = Date.now()): Date {
+  const duration = /^(\d{1,6})([mhd])$/.exec(since.trim())
+  if (duration) {
+    const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[duration[2] as 'm' | 'h' | 'd']
+    return new Date(now - Number(duration[1]) * unit)
+  }
+  if (/^\d{4}-\d{2}-\d{2}/.test(since.trim())) {
+    const parsed = Date.parse(since.trim())
+    if (!Number.isNaN(parsed)) return new Date(parsed)
+  }
+  throw new KeywardenError(
+    'INVALID_ARGUMENT',
+    'since must be a duration such as 90m, 24h or 30d, or an ISO 8601 date',
+  )
+}
+
+/**
+ * A tool error result: `CODE: message` for a {@link KeywardenError} (its `cause` is never
+ * shown), and a bare `INTERNAL` for anything else, whose message nobody vetted.
+ */
+export function toolError(error: unknown): CallToolResult {
+  const text = isKeywardenError(error)
+    ? `${error.code}: ${error.message}`
+    : 'INTERNAL: unexpected error in the Keywarden MCP server'
+  return { isError: true, content: [{ type: 'text', text }] }
+}
+
+function ok<T extends Record<string, unknown>>(structured: T, text: string): CallToolResult {
+  return { structuredContent: structured, content: [{ type: 'text', text }] }
+}
+
+async function guarded(work: () => Promise<CallToolResult>): Promise<CallToolResult> {
+  try {
+    return await work()
+  } catch (error) {
+    return toolError(error)
+  }
+}
+
+async function findMetadata(client: VaultClient, name: string): Promise<SecretMetadata> {
+  const found = (await client.listSecrets()).find((secret) => secret.name === name)
+  if (!found) {
+    throw new KeywardenError('SECRET_NOT_FOUND', `secret ${name} is not in the vault`, {
+      secretName: name,
+    })
+  }
+  return found
+}
+
+function describeSecret(secret: MetadataOutput): string {
+  const flags = [
+    secret.type,
+    `v${secret.version}`,
+    ...(secret.expires_at ? [`expires ${secret.expires_at}`] : []),
+    ...(secret.agent_visible ? ['agent-visible'] : []),
+  ]
+  return `${secret.name} (${flags.join(', ')})${secret.description ? `: ${secret.description}` : ''}`
+}
+
+/**
+ * Creates an MCP server with the Keywarden tools over `client`. The caller connects a
+ * transport and owns the client (closing the server does not close it).
+ */
+export function createKeywardenMcpServer(
+  client: VaultClient,
+  options: KeywardenMcpServerOptions = {},
+): McpServer {
+  const server = new McpServer(
+    { name: options.name ?? 'keywarden', version: options.version ?? '0.0.0' },
+    {
+      instructions:
+        'Keywarden keeps secrets in an encrypted vault. You can list, inspect, audit, store, ' +
+        'rotate and delete secrets, but you cannot read values unless the user marked a secret ' +
+        'agent-visible (reveal_secret).',
+    },
+  )
+
+  server.registerTool(
+    'list_secrets',
+    {
+      title: 'List secrets',
+      description: 'Lists the secrets in the vault with their metadata. Never returns values.',
+      inputSchema: z.object({}),
+      outputSchema: z.object({ count: z.number(), secrets: z.array(metadataShape) }),
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    () =>
+      guarded(async () => {
+        const secrets = (await client.listSecrets()).map(metadataOutput)
+        const text =
+          secrets.length === 0
+            ? 'The vault has no secrets.'
+            : `${secrets.length} secret${secrets.length === 1 ? '' : 's'}:\n${secrets
+                .map((secret) => `- ${describeSecret(secret)}`)
+                .join('\n')}`
+        return ok({ count: secrets.length, secrets }, text)
+      }),
+  )
+
+  server.registerTool(
+    'get_secret_metadata',
+    {
+      title: 'Get secret metadata',
+      description:
+        "One secret's metadata: type, version, dates, rotation, whether agents may read it and the hosts it may be sent to. Never the value.",
+      inputSchema: z.object({ name: nameInput }),
+      outputSchema: metadataShape,
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    ({ name }) =>
+      guarded(async () => {
+        const secret = metadataOutput(await findMetadata(client, name))
+        return ok(secret, describeSecret(secret))
+      }),
+  )
+
+  server.registerTool(
+    'check_expiring_secrets',
+    {
+      title: 'Check expiring secrets',
+      description:
+        'Secrets that expire or are due for rotation within the next `days` days (default 7), including overdue ones.',
+      inputSchema: z.object({
+        days: z.number().int().min(0).max(3650).optional().describe('The window in days'),
+      }),
+      outputSchema: z.object({ days: z.number(), secrets: z.array(expiringShape) }),
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    ({ days = 7 }) =>
+      guarded(async () => {
+        const secrets = (await client.checkExpiringSecrets(days)).map(expiringOutput)
+        const text =
+          secrets.length === 0
+            ? `Nothing expires or is due for rotation in the next ${days} days.`
+            : secrets
+                .map(
+                  (secret) =>
+                    `- ${secret.name}: ${secret.reason === 'expires' ? 'expires' : 'rotation due'} ${secret.due_at}${secret.overdue ? ' (overdue)' : ''}`,
+                )
+                .join('\n')
+        return ok({ days, secrets }, text)
+      }),
+  )
+
+  server.registerTool(
+    'query_audit_log',
+    {
+      title: 'Query the audit log',
+      description:
+        'Who accessed which secret, how and when, newest first. Filters: a secret name, failures only, since (a duration such as 24h or 30d, or an ISO date), and a limit (default 50).',
+      inputSchema: z.object({
+        secret: nameInput.optional(),
+        failed_only: z.boolean().optional(),
+        since: z.string().max(64).optional().describe('e.g. 90m, 24h, 30d, or 2026-01-31T00:00Z'),
+        limit: z.number().int().min(1).max(1000).optional(),
+      }),
+      outputSchema: z.object({ count: z.number(), records: z.array(auditShape) }),
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    ({ secret, failed_only, since, limit = 50 }) =>
+      guarded(async () => {
+        const records = (
+          await client.queryAudit({
+            ...(secret === undefined ? {} : { secretName: secret }),
+            ...(failed_only === undefined ? {} : { failedOnly: failed_only }),
+            ...(since === undefined ? {} : { since: parseSince(since) }),
+            limit,
+          })
+        ).map(auditOutput)
+        const text =
+          records.length === 0
+            ? 'No audit records match.'
+            : records
+                .map(
+                  (record) =>
+                    `${record.created_at} ${record.secret_name} ${record.access_type} by ${record.accessed_by}${record.success ? '' : ` FAILED${record.error_message ? ` (${record.error_message})` : ''}`}${record.event_count > 1 ? ` ×${record.event_count}` : ''}`,
+                )
+                .join('\n')
+        return ok({ count: records.length, records }, text)
+      }),
+  )
+
+  server.registerTool(
+    'vault_health',
+    {
+      title: 'Vault health',
+      description:
+        'Whether the vault is reachable, which tier serves secrets, cache and audit-buffer statistics.',
+      inputSchema: z.object({}),
+      outputSchema: z.object({
+        secret_source: z.enum(['vault', 'env', 'none']),
+        backend: z.object({
+          kind: z.string(),
+          target: z.string(),
+          reachable: z.boolean(),
+          error: z.string().optional(),
+        }),
+        accessed_by: z.string(),
+        cache: z.looseObject({ ttl_ms: z.number() }),
+        audit: z.looseObject({}),
+        change_notifications: z.boolean(),
+      }),
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    () =>
+      guarded(async () => {
+        const health = await client.health()
+        const text = `secret source: ${health.secret_source}; backend ${health.backend.kind} (${health.backend.target}) ${health.backend.reachable ? 'reachable' : `unreachable${health.backend.error ? `: ${health.backend.error}` : ''}`}`
+        return ok({ ...health }, text)
+      }),
+  )
+
+  server.registerTool(
+    'store_secret',
+    {
+      title: 'Store a secret',
+      description:
+        'Creates a secret, or replaces the value of an existing one as a new version. The value is never echoed back. It does not make the secret readable by agents; only the user can (keywarden set NAME --agent-visible).',
+      inputSchema: z.object({
+        name: nameInput,
+        value: z.string().describe('The secret value'),
+        description: z.string().max(1000).optional(),
+        type: z.enum(secretTypes).optional(),
+      }),
+      outputSchema: z.object({ name: z.string(), id: z.string(), stored: z.boolean() }),
+      // Replacing an existing secret's value is not purely additive.
+      annotations: {
+        readOnlyHint: false,
+        destructiveHint: true,
+        idempotentHint: false,
+        openWorldHint: false,
+      },
+    },
+    ({ name, value, description, type }) =>
+      guarded(async () => {
+        const id = await client.storeSecret(name, value, {
+          ...(description === undefined ? {} : { description }),
+          ...(type === undefined ? {} : { type }),
+        })
+        return ok({ name, id, stored: true }, `Stored ${name}.`)
+      }),
+  )
+
+  server.registerTool(
+    'rotate_secret',
+    {
+      title: 'Rotate a secret',
+      description:
+        'Replaces a secret value with a new one; the previous value stays available to its users for grace_hours (default 24, 0 drops it at once). The value is never echoed back.',
+      inputSchema: z.object({
+        name: nameInput,
+        value: z.string().describe('The new secret value'),
+        grace_hours: z.number().min(0).max(8760).optional(),
+      }),
+      outputSchema: z.object({
+        name: z.string(),
+        version: z.number(),
+        previous_valid_until: z.string().nullable(),
+      }),
+      annotations: {
+        readOnlyHint: false,
+        destructiveHint: true,
+        idempotentHint: false,
+        openWorldHint: false,
+      },
+    },
+    ({ name, value, grace_hours }) =>
+      guarded(async () => {
+        const result = await client.rotateSecret(
+          name,
+          value,
+          grace_hours === undefined ? {} : { gracePeriodSeconds: Math.round(grace_hours * 3600) },
+        )
+        const previous = iso(result.previousValidUntil)
+        return ok(
+          { name, version: result.version, previous_valid_until: previous },
+          `Rotated ${name} to version ${result.version}; ${previous ? `the previous value is served until ${previous}` : 'the previous value was dropped'}.`,
+        )
+      }),
+  )
+
+  server.registerTool(
+    'delete_secret',
+    {
+      title: 'Delete a secret',
+      description:
+        'Deletes a secret and its value for good. Requires confirm: true; ask the user first. (Asking the user through MCP elicitation is not built yet.)',
+      inputSchema: z.object({
+        name: nameInput,
+        confirm: z.boolean().optional().describe('Must be true: the user agreed to the deletion'),
+      }),
+      outputSchema: z.object({ name: z.string(), deleted: z.boolean() }),
+      annotations: {
+        readOnlyHint: false,
+        destructiveHint: true,
+        idempotentHint: true,
+        openWorldHint: false,
+      },
+    },
+    ({ name, confirm }) =>
+      guarded(async () => {
+        if (confirm !== true) {
+          throw new KeywardenError(
+            'INVALID_ARGUMENT',
+            `deleting ${name} needs confirm: true; ask the user before deleting`,
+          )
+        }
+        const deleted = await client.deleteSecret(name)
+        return ok(
+          { name, deleted },
+          deleted ? `Deleted ${name}.` : `${name} was not in the vault; nothing deleted.`,
+        )
+      }),
+  )
+
+  server.registerTool(
+    'reveal_secret',
+    {
+      title: 'Reveal a secret value',
+      description:
+        'Returns the value of a secret the user marked agent-visible (keywarden set NAME --agent-visible). Refused for every other secret.',
+      inputSchema: z.object({ name: nameInput }),
+      outputSchema: z.object({
+        name: z.string(),
+        value: z.string(),
+        version: z.number().nullable(),
+      }),
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    ({ name }) =>
+      guarded(async () => {
+        const metadata = await findMetadata(client, name)
+        if (!metadata.agentVisible) {
+          // The database never saw this request: the refusal is audited by the client.
+          client.recordAccess({
+            secretName: name,
+            accessType: 'denied',
+            success: false,
+            errorMessage: 'reveal_secret: not agent-visible',
+          })
+          throw new KeywardenError(
+            'ACCESS_DENIED',
+            `${name} is not agent-visible; the user can allow it with \`keywarden set ${name} --agent-visible\``,
+            { secretName: name },
+          )
+        }
+        const secret = await client.getSecret(name)
+        return ok(
+          { name, value: secret.value, version: secret.version },
+          `${name}: ${secret.value}`,
+        )
+      }),
+  )
+
+  return server
+}
