@@ -1,13 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import {
-  csvField,
-  csvRecord,
-  describeDatabaseUrl,
-  dotenvQuote,
-  relativeTime,
-  shellQuote,
-  tableCell,
-} from './format.ts'
+import { csvField, csvRecord, dotenvQuote, relativeTime, shellQuote, tableCell } from './format.ts'
 import { parseCsv } from './testing/csv.ts'
 
 const NOW = Date.parse('2026-11-28T12:00:00Z')
@@ -97,14 +89,5 @@ describe('dotenvQuote', () => {
       const out = execFileSync('sh', ['-c', `V=${quoted}; printf %s "$V"`], { encoding: 'utf8' })
       expect(out).toBe(value)
     }
-  })
-})
-
-describe('describeDatabaseUrl', () => {
-  it('drops the password and parameters', () => {
-    expect(
-      describeDatabaseUrl('postgres://user:hunter2@db:5432/app?sslmode=require&password=x'),
-    ).toBe('postgres://user@db:5432/app')
-    expect(describeDatabaseUrl('not a url hunter2')).toBe('the database URL')
   })
 })

@@ -90,19 +90,3 @@ export function dotenvQuote(value: string): string {
   })
   return `"${escaped}"`
 }
-
-/**
- * A PostgreSQL URL without what must not be printed: the password and query parameters
- * (which can carry `password=` or `sslkey=`). Unparseable input is not echoed at all.
- */
-export function describeDatabaseUrl(connectionString: string): string {
-  try {
-    const url = new URL(connectionString)
-    url.password = ''
-    url.search = ''
-    url.hash = ''
-    return url.toString()
-  } catch {
-    return 'the database URL'
-  }
-}

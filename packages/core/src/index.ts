@@ -29,6 +29,7 @@ export {
   type VaultHealth,
 } from './client/index.ts'
 export {
+  describeDatabaseUrl,
   type Environment,
   openStore,
   resolveStoreConfig,

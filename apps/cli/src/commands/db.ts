@@ -1,5 +1,6 @@
 /** `keywarden db migrate`: applies the bundled migrations to the configured PostgreSQL. */
 import {
+  describeDatabaseUrl,
   errorFromDatabase,
   isKeywardenError,
   KeywardenError,
@@ -10,7 +11,6 @@ import { loadMigrations, pgConnection } from '@keywarden/core/node'
 import pg from 'pg'
 import type { CommandModule } from '../context.ts'
 import { UsageError } from '../errors.ts'
-import { describeDatabaseUrl } from '../format.ts'
 
 export const options: CommandModule['options'] = {}
 

@@ -1,5 +1,6 @@
 /** `keywarden status`: where the vault is, whether it answers, and what needs attention. */
 import {
+  describeDatabaseUrl,
   type Environment,
   KeywardenError,
   type KeywardenErrorCode,
@@ -7,7 +8,6 @@ import {
 } from '@keywarden/core'
 import type { CommandModule } from '../context.ts'
 import { UsageError } from '../errors.ts'
-import { describeDatabaseUrl } from '../format.ts'
 
 export const options: CommandModule['options'] = {}
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isKeywardenError, KeywardenError } from '../errors/index.ts'
-import { openStore, resolveStoreConfig } from './index.ts'
+import { describeDatabaseUrl, openStore, resolveStoreConfig } from './index.ts'
 
 const KEY = 'ab'.repeat(32)
 
@@ -142,5 +142,14 @@ describe('openStore for the embedded vault', () => {
       KEYWARDEN_AGENT: '0',
     })
     expect(await refusal(fromEnv)).toContain(direct)
+  })
+})
+
+describe('describeDatabaseUrl', () => {
+  it('drops the password, parameters and fragment', () => {
+    expect(
+      describeDatabaseUrl('postgres://user:hunter2@db:5432/app?sslmode=require&password=x#hunter2'),
+    ).toBe('postgres://user@db:5432/app')
+    expect(describeDatabaseUrl('not a url hunter2')).toBe('the database URL')
   })
 })

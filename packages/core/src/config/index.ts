@@ -114,6 +114,22 @@ function agentByDefault(): boolean {
   return runtime.process.env?.KEYWARDEN_AGENT?.trim() !== '0'
 }
 
+/**
+ * A database URL without what must not be printed: the password, the query (it can carry
+ * `password=` or `sslkey=`) and the fragment. Unparseable input is not echoed at all.
+ */
+export function describeDatabaseUrl(connectionString: string): string {
+  try {
+    const url = new URL(connectionString)
+    url.password = ''
+    url.search = ''
+    url.hash = ''
+    return url.toString()
+  } catch {
+    return 'the database URL'
+  }
+}
+
 function embeddedConfig(env: Environment): StoreConfig {
   const home = value(env, 'KEYWARDEN_HOME')
   const rootKey = rootKeyFrom(env)

@@ -6,6 +6,7 @@
  * Driver: `pg` (node-postgres); docs/architecture.md gives the measurement behind the choice.
  */
 import pg from 'pg'
+import { describeDatabaseUrl } from '../config/index.ts'
 import { KeywardenError } from '../errors/index.ts'
 import type { SecretStore } from './index.ts'
 import { createSqlStore } from './sql.ts'
@@ -162,9 +163,7 @@ export function describeConnection(connectionString: string): string {
       `the database URL must start with postgres:// or postgresql://, not ${url.protocol}//`,
     )
   }
-  url.password = ''
-  url.search = ''
-  return url.toString()
+  return describeDatabaseUrl(connectionString)
 }
 
 function rootKeyOption(rootKey: string): string {
