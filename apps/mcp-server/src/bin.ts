@@ -11,7 +11,9 @@
 import { readFile } from 'node:fs/promises'
 import { createVaultClient, type VaultClient } from '@keywarden/core'
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
-import { createKeywardenMcpServer } from './server/index.ts'
+import { createNodeCommandRunner } from './node/index.ts'
+import { errorText } from './results/index.ts'
+import { createKeywardenMcpServer, parseAllowedCommands } from './server/index.ts'
 
 const { name: packageName, version } = JSON.parse(
   await readFile(new URL('../package.json', import.meta.url), 'utf8'),
@@ -24,6 +26,9 @@ MCP client such as Claude Desktop; \`keywarden mcp-config\` prints the entry to 
 
 The vault is configured as for the keywarden CLI: the embedded vault by default, or
 KEYWARDEN_DATABASE_URL + KEYWARDEN_ROOT_KEY (PostgreSQL), or Supabase when configured.
+
+run_command is off unless KEYWARDEN_MCP_ALLOWED_COMMANDS lists the executables the model may
+run, comma-separated: bare names found on PATH (gh,git) or absolute paths.
 `
 
 const log = (message: string) => process.stderr.write(`keywarden-mcp: ${message}\n`)
@@ -73,7 +78,15 @@ function lazyVaultClient(accessor: () => string): {
 async function serve(): Promise<void> {
   let accessor: () => string = () => 'mcp'
   const vault = lazyVaultClient(() => accessor())
-  const server = createKeywardenMcpServer(vault.client, { name: 'keywarden', version })
+  const allowedCommands = parseAllowedCommands(process.env.KEYWARDEN_MCP_ALLOWED_COMMANDS)
+  const server = createKeywardenMcpServer(vault.client, {
+    name: 'keywarden',
+    version,
+    log,
+    ...(allowedCommands.length > 0
+      ? { runCommand: { allowedCommands, runner: createNodeCommandRunner() } }
+      : {}),
+  })
   accessor = () => accessorFor(server.server.getClientVersion()?.name)
 
   let closing = false
@@ -95,7 +108,9 @@ async function serve(): Promise<void> {
   process.stdin.on('end', () => void shutdown('stdin closed'))
 
   await server.connect(new StdioServerTransport())
-  log(`${packageName} ${version} listening on stdio`)
+  log(
+    `${packageName} ${version} listening on stdio${allowedCommands.length > 0 ? `; run_command allows ${allowedCommands.join(', ')}` : ''}`,
+  )
 }
 
 const argument = process.argv[2]
@@ -107,5 +122,10 @@ if (argument === '--version' || argument === '-v') {
   process.stderr.write(`keywarden-mcp: unknown argument (try --help)\n`)
   process.exitCode = 2
 } else {
-  await serve()
+  try {
+    await serve()
+  } catch (error) {
+    log(errorText(error))
+    process.exitCode = 1
+  }
 }

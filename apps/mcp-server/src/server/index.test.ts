@@ -1,26 +1,63 @@
 /**
  * The Keywarden MCP tools in-process: the SDK's Client over an InMemoryTransport, against a
- * vault client on a fresh database on the real PostgreSQL server.
+ * vault client on a fresh database on the real PostgreSQL server, a local HTTP echo server for
+ * http_request and real child processes for run_command.
  */
+import { createHash } from 'node:crypto'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js'
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
+import {
+  type CallToolResult,
+  ElicitRequestSchema,
+  type ElicitResult,
+  LoggingMessageNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js'
+import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createVaultClient, type VaultClient } from '../../../../packages/core/src/index.ts'
 import {
   createPostgresTestDatabase,
   type PostgresTestDatabase,
 } from '../../../../packages/core/src/testing/databases.ts'
+import { until } from '../../../../packages/core/src/testing/expect.ts'
+import { createNodeCommandRunner } from '../node/index.ts'
+import { type EchoServer, startEchoServer } from '../testing/echo-server.ts'
 import { createKeywardenMcpServer, parseSince, TOOL_NAMES } from './index.ts'
 
 const CANARY = `kw-canary-${crypto.randomUUID()}/+=?&`
 const VISIBLE_VALUE = `visible-${crypto.randomUUID()}`
 
+const MASK = '[REDACTED:canary_token]'
+
 let database: PostgresTestDatabase
 let vault: VaultClient
 let mcp: Client
+let echo: EchoServer
 // Every result except the allowed reveals, for the canary check.
 const results: CallToolResult[] = []
+// What the client received through MCP logging, and what the server wrote to its local log.
+const logMessages: unknown[] = []
+const localLog: string[] = []
+
+/** Connects a new client to a new server over `vault`, as another MCP session would. */
+async function connect(client: Client) {
+  const server = createKeywardenMcpServer(vault, {
+    name: 'keywarden-test',
+    version: '1.2.3',
+    log: (line) => localLog.push(line),
+    http: { timeoutMs: 1_500, maxResponseBytes: 4096 },
+    runCommand: {
+      allowedCommands: [process.execPath],
+      runner: createNodeCommandRunner(),
+      timeoutMs: 1_500,
+      maxOutputChars: 4096,
+    },
+  })
+  const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair()
+  await server.connect(serverTransport)
+  await client.connect(clientTransport)
+  return client
+}
 
 const call = async (name: string, args: Record<string, unknown> = {}) => {
   const result = (await mcp.callTool({ name, arguments: args })) as CallToolResult
@@ -35,25 +72,50 @@ const textOf = (result: CallToolResult) =>
   result.content.map((part) => (part.type === 'text' ? part.text : '')).join('\n')
 
 beforeAll(async () => {
+  echo = await startEchoServer()
   database = await createPostgresTestDatabase()
   vault = createVaultClient({
     env: { KEYWARDEN_DATABASE_URL: database.url, KEYWARDEN_ROOT_KEY: database.rootKey },
     accessedBy: 'mcp:test',
     envFallback: false,
   })
-  await vault.storeSecret('canary_token', CANARY, { description: 'the canary', type: 'api_key' })
-  const server = createKeywardenMcpServer(vault, { name: 'keywarden-test', version: '1.2.3' })
-  const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair()
+  await vault.storeSecret('canary_token', CANARY, {
+    description: 'the canary',
+    type: 'api_key',
+    allowedHosts: [echo.host, 'api.github.com'],
+  })
   mcp = new Client({ name: 'vitest', version: '0.0.0' })
-  await server.connect(serverTransport)
-  await mcp.connect(clientTransport)
+  mcp.setNotificationHandler(LoggingMessageNotificationSchema, (notification) => {
+    logMessages.push(notification.params)
+  })
+  await connect(mcp)
 })
 
 afterAll(async () => {
   await mcp?.close()
   await vault?.close()
   await database?.drop()
+  await echo?.close()
 })
+
+/** The audit rows of `secret` with `access_type` `use`, once the client's buffer is written. */
+async function useRows(secret: string, count: number) {
+  const auditor = createVaultClient({
+    env: { KEYWARDEN_DATABASE_URL: database.url, KEYWARDEN_ROOT_KEY: database.rootKey },
+  })
+  try {
+    return await until(
+      `${count} use rows for ${secret}`,
+      async () =>
+        (await auditor.queryAudit({ secretName: secret, limit: 1000 })).filter(
+          (row) => row.accessType === 'use',
+        ),
+      (rows) => rows.length >= count,
+    )
+  } finally {
+    await auditor.close()
+  }
+}
 
 describe('tools/list', () => {
   it('offers every tool with schemas and truthful annotations', async () => {
@@ -62,9 +124,11 @@ describe('tools/list', () => {
     const byName = new Map(tools.map((tool) => [tool.name, tool]))
     for (const tool of tools) {
       expect(tool.inputSchema.type).toBe('object')
+      expect(tool.inputSchema.additionalProperties, tool.name).toBe(false)
       expect(tool.outputSchema?.type).toBe('object')
       expect(tool.description).toBeTruthy()
-      expect(tool.annotations?.openWorldHint).toBe(false)
+      const reachesOut = tool.name === 'http_request' || tool.name === 'run_command'
+      expect(tool.annotations?.openWorldHint, tool.name).toBe(reachesOut)
     }
     for (const name of [
       'list_secrets',
@@ -76,12 +140,36 @@ describe('tools/list', () => {
     ]) {
       expect(byName.get(name)?.annotations?.readOnlyHint, name).toBe(true)
     }
-    for (const name of ['store_secret', 'rotate_secret', 'delete_secret']) {
+    for (const name of [
+      'store_secret',
+      'rotate_secret',
+      'delete_secret',
+      'http_request',
+      'run_command',
+    ]) {
       expect(byName.get(name)?.annotations?.readOnlyHint, name).toBe(false)
+      expect(byName.get(name)?.annotations?.destructiveHint, name).toBe(true)
     }
-    expect(byName.get('delete_secret')?.annotations?.destructiveHint).toBe(true)
     expect(byName.get('rotate_secret')?.annotations?.idempotentHint).toBe(false)
-    expect(byName.get('delete_secret')?.description).toContain('elicitation is not built yet')
+    expect(byName.get('delete_secret')?.annotations?.idempotentHint).toBe(true)
+    expect(byName.get('run_command')?.description).toContain(process.execPath)
+  })
+
+  it('leaves run_command out unless executables are allowed', async () => {
+    const server = createKeywardenMcpServer(vault)
+    const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair()
+    const client = new Client({ name: 'plain', version: '0.0.0' })
+    await server.connect(serverTransport)
+    await client.connect(clientTransport)
+    try {
+      const { tools } = await client.listTools()
+      expect(tools.map((tool) => tool.name)).toEqual(
+        TOOL_NAMES.filter((name) => name !== 'run_command'),
+      )
+      expect(client.getServerCapabilities()?.logging).toEqual({})
+    } finally {
+      await client.close()
+    }
   })
 })
 
@@ -99,7 +187,7 @@ describe('read-only tools', () => {
       type: 'api_key',
       description: 'the canary',
       agent_visible: false,
-      allowed_hosts: [],
+      allowed_hosts: [echo.host, 'api.github.com'],
     })
     expect(textOf(result)).toContain('canary_token (api_key, v1)')
   })
@@ -265,6 +353,366 @@ describe('reveal_secret', () => {
   })
 })
 
+describe('delete_secret with elicitation', () => {
+  /** A client that declares elicitation and answers every request with `answer`. */
+  async function elicitingClient(answer: ElicitResult) {
+    const client = new Client(
+      { name: 'eliciting', version: '0.0.0' },
+      { capabilities: { elicitation: {} } },
+    )
+    const asked: string[] = []
+    client.setRequestHandler(ElicitRequestSchema, async (request) => {
+      asked.push(request.params.message)
+      return answer
+    })
+    return { client: await connect(client), asked }
+  }
+
+  it('deletes when the user accepts and confirms', async () => {
+    await vault.storeSecret('elicit_yes', 'y'.repeat(20))
+    const { client, asked } = await elicitingClient({
+      action: 'accept',
+      content: { confirm: true },
+    })
+    try {
+      const result = (await client.callTool({
+        name: 'delete_secret',
+        arguments: { name: 'elicit_yes' },
+      })) as CallToolResult
+      results.push(result)
+      expect(result.structuredContent).toEqual({ name: 'elicit_yes', deleted: true })
+      expect(asked).toEqual([expect.stringContaining('Delete the secret elicit_yes')])
+    } finally {
+      await client.close()
+    }
+  })
+
+  it('keeps the secret when the user declines, even with confirm: true', async () => {
+    await vault.storeSecret('elicit_no', 'n'.repeat(20))
+    for (const answer of [
+      { action: 'decline' },
+      { action: 'cancel' },
+      { action: 'accept', content: { confirm: false } },
+    ] as ElicitResult[]) {
+      const { client, asked } = await elicitingClient(answer)
+      try {
+        const result = (await client.callTool({
+          name: 'delete_secret',
+          arguments: { name: 'elicit_no', confirm: true },
+        })) as CallToolResult
+        results.push(result)
+        expect(result.isError).toBe(true)
+        expect(textOf(result)).toMatch(
+          /^DECLINED: the user did not agree to delete elicit_no \((decline|cancel|not confirmed)\); nothing was deleted$/,
+        )
+        expect(asked).toHaveLength(1)
+      } finally {
+        await client.close()
+      }
+    }
+    expect((await vault.listSecrets()).some((secret) => secret.name === 'elicit_no')).toBe(true)
+  })
+})
+
+describe('http_request', () => {
+  interface HttpResult {
+    status: number
+    headers: Record<string, string>
+    body: string
+    truncated: boolean
+    redirects: number
+    secrets_used: string[]
+  }
+
+  it('substitutes a secret for its allowed host and masks every echoed form', async () => {
+    const before = echo.received.length
+    const result = await logged('http_request', {
+      url: `${echo.origin}/echo?key={{secret:canary_token}}`,
+      method: 'POST',
+      headers: {
+        'x-token': '{{secret:canary_token}}',
+        authorization: 'Bearer {{secret:canary_token}}',
+      },
+      body: 'token={{secret:canary_token}}',
+    })
+    expect(textOf(result)).toMatch(/^HTTP 200 from 127\.0\.0\.1:\d+/)
+    // What reached the server: the value itself, URL-encoded in the query.
+    expect(echo.received).toHaveLength(before + 1)
+    const arrived = echo.received[before]
+    expect(arrived?.headers['x-token']).toBe(CANARY)
+    expect(arrived?.headers.authorization).toBe(`Bearer ${CANARY}`)
+    expect(arrived?.body).toBe(`token=${CANARY}`)
+    expect(new URL(arrived?.url ?? '').searchParams.get('key')).toBe(CANARY)
+    // What came back to the model: every form masked.
+    const structured = result.structuredContent as unknown as HttpResult
+    expect(structured).toMatchObject({ status: 200, redirects: 0, truncated: false })
+    expect(structured.secrets_used).toEqual(['canary_token'])
+    expect(structured.headers).toMatchObject({
+      'x-echo-token': MASK,
+      'x-echo-base64': MASK,
+      'x-echo-hex': MASK,
+    })
+    const echoed = JSON.parse(structured.body)
+    expect(echoed.forms).toEqual({ raw: MASK, base64: MASK, base64url: MASK, url: MASK, hex: MASK })
+    expect(echoed.headers).toMatchObject({ 'x-token': MASK, authorization: `Bearer ${MASK}` })
+    expect(echoed.body).toBe(`token=${MASK}`)
+    expect(echoed.query).toBe(`?key=${MASK}`)
+    const rows = await useRows('canary_token', 1)
+    expect(rows[0]).toMatchObject({ success: true, accessedBy: 'mcp:test' })
+  })
+
+  it('follows a redirect to an allowed host, re-checking it', async () => {
+    const result = await logged('http_request', {
+      url: `${echo.origin}/redirect?to=/echo`,
+      headers: { 'x-token': '{{secret:canary_token}}' },
+    })
+    expect(result.structuredContent).toMatchObject({ status: 200, redirects: 1 })
+    expect(echo.received.at(-1)?.headers['x-token']).toBe(CANARY)
+  })
+
+  it('refuses hosts the secret is not allowed for, before sending anything', async () => {
+    await vault.storeSecret('nowhere_token', 'z'.repeat(24))
+    const before = echo.received.length
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [
+        { url: 'https://example.com/', headers: { 'x-token': '{{secret:canary_token}}' } },
+        /^ACCESS_DENIED: canary_token may only be sent to 127\.0\.0\.1:\d+, api\.github\.com, not to example\.com$/,
+      ],
+      [
+        { url: `${echo.origin}/echo`, headers: { 'x-token': '{{secret:nowhere_token}}' } },
+        /^ACCESS_DENIED: nowhere_token may not be sent anywhere; the user can allow a host with `keywarden set nowhere_token --allow-host HOST`$/,
+      ],
+      [
+        {
+          url: `https://api.github.com.${echo.host.split(':')[0]}.nip.io/x?t={{secret:canary_token}}`,
+        },
+        /^ACCESS_DENIED: canary_token may only be sent to/,
+      ],
+      [{ url: `http://user@${echo.host}/echo?t={{secret:canary_token}}` }, /userinfo/],
+      [{ url: `https://${echo.host}@example.com/?t={{secret:canary_token}}` }, /userinfo/],
+      [
+        { url: `http://2130706433:${echo.host.split(':')[1]}/?t={{secret:canary_token}}` },
+        /plainly/,
+      ],
+      [
+        { url: `http://0x7f.0.0.1:${echo.host.split(':')[1]}/?t={{secret:canary_token}}` },
+        /plainly/,
+      ],
+      [{ url: 'https://\u0430pi.github.com/?t={{secret:canary_token}}' }, /plainly/],
+      [{ url: 'http://api.github.com/?t={{secret:canary_token}}' }, /only https/],
+      [{ url: 'https://{{secret:canary_token}}.example.com/' }, /not an absolute URL/],
+      [{ url: 'https://x{{secret:canary_token}}@example.com/' }, /userinfo/],
+      [
+        { url: `${echo.origin}/echo`, headers: { Host: 'x', 'x-t': '{{secret:canary_token}}' } },
+        /Host/,
+      ],
+      [{ url: `${echo.origin}/echo` }, /^INVALID_ARGUMENT: http_request is for using secrets/],
+      [{ url: `${echo.origin}/?t={{secret:missing_one}}` }, /^SECRET_NOT_FOUND: /],
+    ]
+    for (const [args, expected] of cases) {
+      const result = await logged('http_request', args)
+      expect(result.isError, JSON.stringify(args)).toBe(true)
+      expect(textOf(result), JSON.stringify(args)).toMatch(expected)
+    }
+    expect(echo.received).toHaveLength(before)
+    const denied = await useRows('nowhere_token', 1)
+    expect(denied[0]).toMatchObject({ success: false })
+    expect(denied[0]?.errorMessage).toContain('may not be sent anywhere')
+  })
+
+  it('refuses a redirect to another host, or to another spelling of its own', async () => {
+    for (const to of [
+      'https://example.com/steal',
+      `http://2130706433:${echo.host.split(':')[1]}/echo`,
+      `http://user@${echo.host}/echo`,
+    ]) {
+      const before = echo.received.length
+      const result = await logged('http_request', {
+        url: `${echo.origin}/redirect?to=${encodeURIComponent(to)}`,
+        headers: { 'x-token': '{{secret:canary_token}}' },
+      })
+      expect(textOf(result), to).toMatch(/^ACCESS_DENIED: a redirect was refused: /)
+      expect(echo.received).toHaveLength(before + 1)
+    }
+  })
+
+  it('cuts a large body without leaking the start of a value, and times out', async () => {
+    // The value straddles the cut at 4096 bytes.
+    const cut = await logged('http_request', {
+      url: `${echo.origin}/big?bytes=${4096 + 10}`,
+      headers: { 'x-token': '{{secret:canary_token}}' },
+    })
+    const structured = cut.structuredContent as unknown as HttpResult
+    expect(structured.truncated).toBe(true)
+    expect(structured.body.length).toBeLessThanOrEqual(4096)
+    expect(structured.body).toMatch(/^a+$/)
+    expect(structured.body).not.toContain(CANARY.slice(0, 3))
+
+    const slow = await logged('http_request', {
+      url: `${echo.origin}/slow`,
+      headers: { 'x-token': '{{secret:canary_token}}' },
+    })
+    expect(textOf(slow)).toBe('TIMEOUT: no complete response within 1500 ms')
+  })
+})
+
+describe('run_command', () => {
+  const printForms = `
+    const v = process.env.CANARY_TOKEN ?? ''
+    const b = Buffer.from(v)
+    console.log(require('node:crypto').createHash('sha256').update(v).digest('hex'))
+    console.log([v, b.toString('base64'), b.toString('base64url'), encodeURIComponent(v), b.toString('hex')].join('\\n'))
+    console.error('mapped ' + process.env.MY_TOKEN)
+    console.error('vault access: ' + Object.keys(process.env).filter((k) => k.startsWith('KEYWARDEN_')).join(','))`
+
+  it('runs an allowed executable with the secrets injected and masked in its output', async () => {
+    const result = await logged('run_command', {
+      command: process.execPath,
+      args: ['-e', printForms],
+      secrets: ['canary_token'],
+      env: { MY_TOKEN: 'canary_token' },
+    })
+    expect(result.isError).toBeFalsy()
+    const structured = result.structuredContent as {
+      exit_code: number
+      stdout: string
+      stderr: string
+      timed_out: boolean
+    }
+    expect(structured).toMatchObject({ exit_code: 0, timed_out: false, truncated: false })
+    const [hash, ...forms] = structured.stdout.trim().split('\n')
+    // The child had the value: its hash matches.
+    expect(hash).toBe(createHash('sha256').update(CANARY).digest('hex'))
+    expect(forms).toEqual([MASK, MASK, MASK, MASK, MASK])
+    expect(structured.stderr).toBe(`mapped ${MASK}\nvault access: \n`)
+    expect((await useRows('canary_token', 2)).length).toBeGreaterThanOrEqual(2)
+  })
+
+  it('refuses executables that are not allowed and reserved variables', async () => {
+    const notAllowed = await logged('run_command', { command: 'sh', args: ['-c', 'env'] })
+    expect(textOf(notAllowed)).toBe(
+      `ACCESS_DENIED: "sh" is not an allowed command; allowed: ${process.execPath}`,
+    )
+    const reserved = await logged('run_command', {
+      command: process.execPath,
+      env: { NODE_OPTIONS: 'canary_token' },
+    })
+    expect(textOf(reserved)).toMatch(/^INVALID_ARGUMENT: env maps variables .*"NODE_OPTIONS"/)
+    const missing = await logged('run_command', {
+      command: process.execPath,
+      secrets: ['not_there'],
+    })
+    expect(textOf(missing)).toBe('SECRET_NOT_FOUND: not in the vault: not_there')
+  })
+
+  it('ends a command at its timeout and at the output cap', async () => {
+    const slow = await logged('run_command', {
+      command: process.execPath,
+      args: ['-e', 'setTimeout(() => {}, 60_000)'],
+    })
+    expect(slow.structuredContent).toMatchObject({
+      timed_out: true,
+      exit_code: null,
+      signal: 'SIGKILL',
+    })
+    const loud = await logged('run_command', {
+      command: process.execPath,
+      args: ['-e', 'process.stdout.write("x".repeat(100_000)); setTimeout(() => {}, 60_000)'],
+      secrets: ['canary_token'],
+    })
+    const structured = loud.structuredContent as { truncated: boolean; stdout: string }
+    expect(structured.truncated).toBe(true)
+    expect(structured.stdout).toBe('x'.repeat(4096))
+  })
+})
+
+describe('logging', () => {
+  it('sends refusals and failures to the client and the local log, codes and names only', async () => {
+    await logged('reveal_secret', { name: 'canary_token' })
+    await until(
+      'a logged refusal',
+      () => logMessages,
+      (messages) =>
+        messages.some((m) => JSON.stringify(m).includes('reveal_secret refused for canary_token')),
+    )
+    expect(logMessages).toContainEqual({
+      level: 'warning',
+      logger: 'keywarden',
+      data: 'reveal_secret refused for canary_token: not agent-visible',
+    })
+    expect(logMessages).toContainEqual(
+      expect.objectContaining({ data: expect.stringMatching(/^http_request: ACCESS_DENIED: /) }),
+    )
+    expect(localLog).toContain('warning: reveal_secret refused for canary_token: not agent-visible')
+  })
+
+  it('honours the level the client sets', async () => {
+    await mcp.setLoggingLevel('error')
+    const before = logMessages.length
+    await logged('reveal_secret', { name: 'canary_token' })
+    await logged('list_secrets')
+    expect(logMessages.length).toBe(before)
+    await mcp.setLoggingLevel('debug')
+  })
+})
+
+describe('bad input', () => {
+  const jsonType = (value: unknown) =>
+    value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value
+  /** A value whose JSON type is not `declared` (a JSON Schema type). */
+  const wrongType = (declared: unknown) =>
+    fc
+      .oneof(
+        fc.integer(),
+        fc.double({ noNaN: true }),
+        fc.string({ maxLength: 8 }),
+        fc.boolean(),
+        fc.constant(null),
+        fc.array(fc.integer(), { maxLength: 3 }),
+        fc.dictionary(fc.string({ maxLength: 5 }), fc.integer(), { maxKeys: 2 }),
+      )
+      .filter((value) => {
+        const actual = jsonType(value)
+        return declared === 'integer' || declared === 'number'
+          ? actual !== 'number'
+          : actual !== declared
+      })
+
+  it('is a clear tool error for every tool, and the server answers the next call', async () => {
+    const { tools } = await mcp.listTools()
+    for (const tool of tools) {
+      const schemas = (tool.inputSchema.properties ?? {}) as Record<string, { type?: unknown }>
+      const properties = Object.keys(schemas)
+      // Some known argument of the wrong type, or an argument the tool does not take.
+      const badArguments = fc.oneof(
+        fc.record({ unknown_argument: fc.anything() }),
+        ...properties.map((property) =>
+          fc
+            .tuple(
+              wrongType(schemas[property]?.type),
+              fc.dictionary(fc.constantFrom(...properties), fc.anything()),
+            )
+            .map(([value, rest]) => ({ ...rest, [property]: value })),
+        ),
+      )
+      await fc.assert(
+        fc.asyncProperty(badArguments, async (args) => {
+          const result = await call(tool.name, args as Record<string, unknown>)
+          expect(result.isError, JSON.stringify(args)).toBe(true)
+          expect(textOf(result)).toMatch(
+            new RegExp(
+              `^(MCP error -32602: Input validation error: Invalid arguments for tool ${tool.name}: |[A-Z_]+: )`,
+            ),
+          )
+          results.push(result)
+        }),
+        { numRuns: 25 },
+      )
+      expect((await call('list_secrets')).isError, tool.name).toBeFalsy()
+    }
+  })
+})
+
 describe('canary', () => {
   it('never appears, raw or encoded, in any result but an allowed reveal', async () => {
     // A few more calls over everything that holds it.
@@ -272,7 +720,8 @@ describe('canary', () => {
     await logged('get_secret_metadata', { name: 'agent_generated' })
     await logged('query_audit_log', {})
     await logged('query_audit_log', { failed_only: true })
-    expect(results.length).toBeGreaterThan(20)
+    expect(results.length).toBeGreaterThan(100)
+    expect(logMessages.length).toBeGreaterThan(10)
     const forms = [
       CANARY,
       `${CANARY}-2`,
@@ -282,7 +731,8 @@ describe('canary', () => {
       encodeURIComponent(CANARY),
       CANARY.slice(0, 30),
     ]
-    const json = JSON.stringify(results)
+    const json = JSON.stringify({ results, logMessages, localLog })
+    expect(json).toContain(MASK)
     for (const form of forms) expect(json).not.toContain(form)
   })
 })

@@ -12,7 +12,6 @@
 import {
   type AuditRecord,
   type ExpiringSecret,
-  isKeywardenError,
   KeywardenError,
   SECRET_TYPES,
   type SecretMetadata,
@@ -20,8 +19,21 @@ import {
   type VaultClient,
 } from '@keywarden/core'
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { z } from 'zod'
+import { type HttpRequestOptions, registerHttpRequestTool } from '../http-request/index.ts'
+import { createToolLogger } from '../logging/index.ts'
+import { guarded, ok, ToolError } from '../results/index.ts'
+import { type RunCommandOptions, registerRunCommandTool } from '../run-command/index.ts'
+
+export type { HttpRequestOptions } from '../http-request/index.ts'
+export type { LogLevel } from '../logging/index.ts'
+export {
+  type CommandExit,
+  type CommandRequest,
+  type CommandRunner,
+  parseAllowedCommands,
+  type RunCommandOptions,
+} from '../run-command/index.ts'
 
 /** Options for {@link createKeywardenMcpServer}. */
 export interface KeywardenMcpServerOptions {
@@ -29,9 +41,22 @@ export interface KeywardenMcpServerOptions {
   name?: string
   /** The server version announced at initialize. Default `0.0.0`. */
   version?: string
+  /** Limits for `http_request` (timeout, response size, redirects). */
+  http?: HttpRequestOptions
+  /**
+   * Turns `run_command` on: the executables allowed and the process runner (Node's is
+   * `createNodeCommandRunner` from `@keywarden/mcp-server/node`). Off when absent or when
+   * `allowedCommands` is empty.
+   */
+  runCommand?: RunCommandOptions
+  /** Also writes each log message here as a line (`keywarden-mcp` passes stderr). */
+  log?: (line: string) => void
 }
 
-/** The tools {@link createKeywardenMcpServer} registers, in order. */
+/**
+ * The tools {@link createKeywardenMcpServer} registers, in order; `run_command` only when
+ * configured.
+ */
 export const TOOL_NAMES = [
   'list_secrets',
   'get_secret_metadata',
@@ -42,6 +67,8 @@ export const TOOL_NAMES = [
   'rotate_secret',
   'delete_secret',
   'reveal_secret',
+  'http_request',
+  'run_command',
 ] as const
 
 const secretTypes = SECRET_TYPES as readonly [SecretType, ...SecretType[]]
@@ -158,29 +185,6 @@ export function parseSince(since: string, now: number = Date.now()): Date {
   )
 }
 
-/**
- * A tool error result: `CODE: message` for a {@link KeywardenError} (its `cause` is never
- * shown), and a bare `INTERNAL` for anything else, whose message nobody vetted.
- */
-export function toolError(error: unknown): CallToolResult {
-  const text = isKeywardenError(error)
-    ? `${error.code}: ${error.message}`
-    : 'INTERNAL: unexpected error in the Keywarden MCP server'
-  return { isError: true, content: [{ type: 'text', text }] }
-}
-
-function ok<T extends Record<string, unknown>>(structured: T, text: string): CallToolResult {
-  return { structuredContent: structured, content: [{ type: 'text', text }] }
-}
-
-async function guarded(work: () => Promise<CallToolResult>): Promise<CallToolResult> {
-  try {
-    return await work()
-  } catch (error) {
-    return toolError(error)
-  }
-}
-
 async function findMetadata(client: VaultClient, name: string): Promise<SecretMetadata> {
   const found = (await client.listSecrets()).find((secret) => secret.name === name)
   if (!found) {
@@ -212,24 +216,27 @@ export function createKeywardenMcpServer(
   const server = new McpServer(
     { name: options.name ?? 'keywarden', version: options.version ?? '0.0.0' },
     {
+      capabilities: { logging: {} },
       instructions:
         'Keywarden keeps secrets in an encrypted vault. You can list, inspect, audit, store, ' +
         'rotate and delete secrets, but you cannot read values unless the user marked a secret ' +
-        'agent-visible (reveal_secret).',
+        'agent-visible (reveal_secret). To use a secret without seeing it, put ' +
+        '{{secret:NAME}} in an http_request to one of its allowed hosts.',
     },
   )
+  const log = createToolLogger(server, options.log)
 
   server.registerTool(
     'list_secrets',
     {
       title: 'List secrets',
       description: 'Lists the secrets in the vault with their metadata. Never returns values.',
-      inputSchema: z.object({}),
+      inputSchema: z.strictObject({}),
       outputSchema: z.object({ count: z.number(), secrets: z.array(metadataShape) }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     () =>
-      guarded(async () => {
+      guarded('list_secrets', log, async () => {
         const secrets = (await client.listSecrets()).map(metadataOutput)
         const text =
           secrets.length === 0
@@ -247,12 +254,12 @@ export function createKeywardenMcpServer(
       title: 'Get secret metadata',
       description:
         "One secret's metadata: type, version, dates, rotation, whether agents may read it and the hosts it may be sent to. Never the value.",
-      inputSchema: z.object({ name: nameInput }),
+      inputSchema: z.strictObject({ name: nameInput }),
       outputSchema: metadataShape,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     ({ name }) =>
-      guarded(async () => {
+      guarded('get_secret_metadata', log, async () => {
         const secret = metadataOutput(await findMetadata(client, name))
         return ok(secret, describeSecret(secret))
       }),
@@ -264,14 +271,14 @@ export function createKeywardenMcpServer(
       title: 'Check expiring secrets',
       description:
         'Secrets that expire or are due for rotation within the next `days` days (default 7), including overdue ones.',
-      inputSchema: z.object({
+      inputSchema: z.strictObject({
         days: z.number().int().min(0).max(3650).optional().describe('The window in days'),
       }),
       outputSchema: z.object({ days: z.number(), secrets: z.array(expiringShape) }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     ({ days = 7 }) =>
-      guarded(async () => {
+      guarded('check_expiring_secrets', log, async () => {
         const secrets = (await client.checkExpiringSecrets(days)).map(expiringOutput)
         const text =
           secrets.length === 0
@@ -292,7 +299,7 @@ export function createKeywardenMcpServer(
       title: 'Query the audit log',
       description:
         'Who accessed which secret, how and when, newest first. Filters: a secret name, failures only, since (a duration such as 24h or 30d, or an ISO date), and a limit (default 50).',
-      inputSchema: z.object({
+      inputSchema: z.strictObject({
         secret: nameInput.optional(),
         failed_only: z.boolean().optional(),
         since: z.string().max(64).optional().describe('e.g. 90m, 24h, 30d, or 2026-01-31T00:00Z'),
@@ -302,7 +309,7 @@ export function createKeywardenMcpServer(
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     ({ secret, failed_only, since, limit = 50 }) =>
-      guarded(async () => {
+      guarded('query_audit_log', log, async () => {
         const records = (
           await client.queryAudit({
             ...(secret === undefined ? {} : { secretName: secret }),
@@ -330,7 +337,7 @@ export function createKeywardenMcpServer(
       title: 'Vault health',
       description:
         'Whether the vault is reachable, which tier serves secrets, cache and audit-buffer statistics.',
-      inputSchema: z.object({}),
+      inputSchema: z.strictObject({}),
       outputSchema: z.object({
         secret_source: z.enum(['vault', 'env', 'none']),
         backend: z.object({
@@ -347,7 +354,7 @@ export function createKeywardenMcpServer(
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     () =>
-      guarded(async () => {
+      guarded('vault_health', log, async () => {
         const health = await client.health()
         const text = `secret source: ${health.secret_source}; backend ${health.backend.kind} (${health.backend.target}) ${health.backend.reachable ? 'reachable' : `unreachable${health.backend.error ? `: ${health.backend.error}` : ''}`}`
         return ok({ ...health }, text)
@@ -360,7 +367,7 @@ export function createKeywardenMcpServer(
       title: 'Store a secret',
       description:
         'Creates a secret, or replaces the value of an existing one as a new version. The value is never echoed back. It does not make the secret readable by agents; only the user can (keywarden set NAME --agent-visible).',
-      inputSchema: z.object({
+      inputSchema: z.strictObject({
         name: nameInput,
         value: z.string().describe('The secret value'),
         description: z.string().max(1000).optional(),
@@ -376,7 +383,7 @@ export function createKeywardenMcpServer(
       },
     },
     ({ name, value, description, type }) =>
-      guarded(async () => {
+      guarded('store_secret', log, async () => {
         const id = await client.storeSecret(name, value, {
           ...(description === undefined ? {} : { description }),
           ...(type === undefined ? {} : { type }),
@@ -391,7 +398,7 @@ export function createKeywardenMcpServer(
       title: 'Rotate a secret',
       description:
         'Replaces a secret value with a new one; the previous value stays available to its users for grace_hours (default 24, 0 drops it at once). The value is never echoed back.',
-      inputSchema: z.object({
+      inputSchema: z.strictObject({
         name: nameInput,
         value: z.string().describe('The new secret value'),
         grace_hours: z.number().min(0).max(8760).optional(),
@@ -409,7 +416,7 @@ export function createKeywardenMcpServer(
       },
     },
     ({ name, value, grace_hours }) =>
-      guarded(async () => {
+      guarded('rotate_secret', log, async () => {
         const result = await client.rotateSecret(
           name,
           value,
@@ -428,10 +435,13 @@ export function createKeywardenMcpServer(
     {
       title: 'Delete a secret',
       description:
-        'Deletes a secret and its value for good. Requires confirm: true; ask the user first. (Asking the user through MCP elicitation is not built yet.)',
-      inputSchema: z.object({
+        'Deletes a secret and its value for good. When the client supports elicitation the user is asked to confirm; otherwise it requires confirm: true, so ask the user first.',
+      inputSchema: z.strictObject({
         name: nameInput,
-        confirm: z.boolean().optional().describe('Must be true: the user agreed to the deletion'),
+        confirm: z
+          .boolean()
+          .optional()
+          .describe('Needed when the client cannot ask the user: true once the user agreed'),
       }),
       outputSchema: z.object({ name: z.string(), deleted: z.boolean() }),
       annotations: {
@@ -442,14 +452,10 @@ export function createKeywardenMcpServer(
       },
     },
     ({ name, confirm }) =>
-      guarded(async () => {
-        if (confirm !== true) {
-          throw new KeywardenError(
-            'INVALID_ARGUMENT',
-            `deleting ${name} needs confirm: true; ask the user before deleting`,
-          )
-        }
+      guarded('delete_secret', log, async () => {
+        await confirmDeletion(server, name, confirm)
         const deleted = await client.deleteSecret(name)
+        if (deleted) log('info', `deleted secret ${name}`)
         return ok(
           { name, deleted },
           deleted ? `Deleted ${name}.` : `${name} was not in the vault; nothing deleted.`,
@@ -463,7 +469,7 @@ export function createKeywardenMcpServer(
       title: 'Reveal a secret value',
       description:
         'Returns the value of a secret the user marked agent-visible (keywarden set NAME --agent-visible). Refused for every other secret.',
-      inputSchema: z.object({ name: nameInput }),
+      inputSchema: z.strictObject({ name: nameInput }),
       outputSchema: z.object({
         name: z.string(),
         value: z.string(),
@@ -472,7 +478,7 @@ export function createKeywardenMcpServer(
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     ({ name }) =>
-      guarded(async () => {
+      guarded('reveal_secret', log, async () => {
         const metadata = await findMetadata(client, name)
         if (!metadata.agentVisible) {
           // The database never saw this request: the refusal is audited by the client.
@@ -482,6 +488,7 @@ export function createKeywardenMcpServer(
             success: false,
             errorMessage: 'reveal_secret: not agent-visible',
           })
+          log('warning', `reveal_secret refused for ${name}: not agent-visible`)
           throw new KeywardenError(
             'ACCESS_DENIED',
             `${name} is not agent-visible; the user can allow it with \`keywarden set ${name} --agent-visible\``,
@@ -496,5 +503,44 @@ export function createKeywardenMcpServer(
       }),
   )
 
+  registerHttpRequestTool(server, client, log, options.http)
+  if (options.runCommand && options.runCommand.allowedCommands.length > 0) {
+    registerRunCommandTool(server, client, log, options.runCommand)
+  }
   return server
+}
+
+/**
+ * Gets the user's consent to delete `name`: through elicitation when the client supports it
+ * (the model's `confirm` does not replace the user's answer then), else `confirm: true`.
+ */
+async function confirmDeletion(
+  server: McpServer,
+  name: string,
+  confirm: boolean | undefined,
+): Promise<void> {
+  if (server.server.getClientCapabilities()?.elicitation?.form === undefined) {
+    if (confirm === true) return
+    throw new KeywardenError(
+      'INVALID_ARGUMENT',
+      `deleting ${name} needs confirm: true; ask the user before deleting`,
+    )
+  }
+  const answer = await server.server.elicitInput({
+    mode: 'form',
+    message: `Delete the secret ${name} from the Keywarden vault for good? Agents and programs that use it will stop working.`,
+    requestedSchema: {
+      type: 'object',
+      properties: {
+        confirm: { type: 'boolean', title: `Delete ${name}`, description: 'Check to delete' },
+      },
+      required: ['confirm'],
+    },
+  })
+  if (answer.action !== 'accept' || answer.content?.confirm !== true) {
+    throw new ToolError(
+      'DECLINED',
+      `the user did not agree to delete ${name} (${answer.action === 'accept' ? 'not confirmed' : answer.action}); nothing was deleted`,
+    )
+  }
 }
