@@ -10,6 +10,7 @@ const ALL = [
   'cli-help',
   'cli-get',
   'cli-run',
+  'mcp-tools-call',
 ]
 const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL
 
