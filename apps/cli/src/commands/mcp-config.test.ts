@@ -183,6 +183,24 @@ describe('keywarden mcp-config', () => {
     expect(await exists(join(process.cwd(), 'relative'))).toBe(false)
   })
 
+  it('writes --allow-command as KEYWARDEN_MCP_ALLOWED_COMMANDS, checked as keywarden-mcp does', async () => {
+    const result = await keywarden([
+      '--allow-command',
+      'gh',
+      '--allow-command',
+      'git,/usr/local/bin/terraform',
+    ])
+    expect(result.code).toBe(0)
+    expect((JSON.parse(result.stdout) as Config).mcpServers.keywarden?.env).toEqual({
+      KEYWARDEN_STORE: 'postgres',
+      KEYWARDEN_DATABASE_URL: database.url,
+      KEYWARDEN_MCP_ALLOWED_COMMANDS: 'gh,git,/usr/local/bin/terraform',
+    })
+    const bad = await keywarden(['--allow-command', 'sh -c'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/^keywarden: --allow-command: allowed commands must be bare names/)
+  })
+
   it('knows where Claude Desktop keeps its config on each platform', () => {
     expect(claudeConfigPath('darwin', {}, '/Users/me')).toBe(
       '/Users/me/Library/Application Support/Claude/claude_desktop_config.json',

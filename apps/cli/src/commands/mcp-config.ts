@@ -16,6 +16,7 @@ import {
   type VaultClient,
   validateSecretValue,
 } from '@keywarden/core'
+import { parseAllowedCommands } from '@keywarden/mcp-server'
 import type { CommandContext, CommandModule } from '../context.ts'
 import { UsageError } from '../errors.ts'
 import { replaceAtomically, writeBackup } from '../files.ts'
@@ -29,10 +30,11 @@ export const options: CommandModule['options'] = {
   wrap: { type: 'boolean' },
   config: { type: 'string' },
   yes: { type: 'boolean', short: 'y' },
+  'allow-command': { type: 'string', multiple: true },
 }
 
 /** The `--help` text. */
-export const help = `Usage: keywarden mcp-config [--write] [--wrap [--yes]] [--config PATH] [--json]
+export const help = `Usage: keywarden mcp-config [--write] [--wrap [--yes]] [--allow-command CMD ...] [--config PATH] [--json]
 
 Prints the Claude Desktop "mcpServers" entry for keywarden-mcp, the Keywarden MCP server.
 The entry starts keywarden-mcp with the node that runs this CLI (Claude Desktop's PATH often
@@ -61,6 +63,10 @@ Options:
   --wrap          move the other servers' tokens into the vault and wrap them with
                   keywarden run; asks first on a terminal
   -y, --yes       do not ask (needed with --wrap when stdin is not a terminal)
+  --allow-command CMD
+                  let the model run CMD through keywarden-mcp's run_command (repeatable or
+                  comma-separated: a bare name found on PATH, or an absolute path); written
+                  to the entry as KEYWARDEN_MCP_ALLOWED_COMMANDS
   --config PATH   use this file instead of Claude Desktop's
   --json          {"file", "written", "backup", "mcpServers", "keywarden", "omitted",
                   "wrapped", "alreadyWrapped", "refused"}
@@ -69,6 +75,7 @@ Examples:
   keywarden mcp-config
   keywarden mcp-config --write
   keywarden mcp-config --write --wrap
+  keywarden mcp-config --write --allow-command gh,git
   keywarden mcp-config --wrap --yes --config ./claude_desktop_config.json`
 
 /** The key of Keywarden's own server in `mcpServers`. */
@@ -106,7 +113,16 @@ export const run: CommandModule['run'] = async (context, { positionals, values }
   }
 
   const configuration = keywardenEnvironment(context.env)
-  const entry: JsonObject = { ...(await mcpServerLauncher()), env: configuration.env }
+  const allowedCommands = allowedCommandsOption(values['allow-command'])
+  const entry: JsonObject = {
+    ...(await mcpServerLauncher()),
+    env: {
+      ...configuration.env,
+      ...(allowedCommands === undefined
+        ? {}
+        : { KEYWARDEN_MCP_ALLOWED_COMMANDS: allowedCommands.join(',') }),
+    },
+  }
   const snippet = { mcpServers: { [SERVER_NAME]: entry } }
 
   if (!write && !wrap) {
@@ -299,6 +315,22 @@ function noteOmitted({ out }: CommandContext, omitted: readonly string[]) {
   )
 }
 
+/** `--allow-command` values, checked by keywarden-mcp's own parser so both agree. */
+function allowedCommandsOption(option: unknown): string[] | undefined {
+  if (option === undefined) return undefined
+  const list = (Array.isArray(option) ? option : [option]).map(String)
+  let commands: string[]
+  try {
+    commands = parseAllowedCommands(list.join(','))
+  } catch (error) {
+    throw new UsageError(
+      error instanceof Error ? `--allow-command: ${error.message}` : String(error),
+    )
+  }
+  if (commands.length === 0) throw new UsageError('--allow-command needs a command, e.g. gh')
+  return commands
+}
+
 function setting(env: Environment, name: string): string | undefined {
   const value = env[name]?.trim()
   return value === undefined || value === '' ? undefined : value
@@ -318,26 +350,31 @@ function hasCredentials(connectionString: string): boolean {
 }
 
 /**
- * `keywarden-mcp` as node and the absolute path of its bin, when the package is installed next
- * to this CLI: Claude Desktop's PATH often holds neither node (the bin's `#!/usr/bin/env node`
- * would fail) nor the bin, and Windows cannot start a `.js` file. Otherwise the bare command.
+ * `keywarden-mcp` as node and the absolute path of its bin, from `@keywarden/mcp-server`, a
+ * dependency of this CLI: Claude Desktop's PATH often holds neither node (the bin's
+ * `#!/usr/bin/env node` would fail) nor the bin, and Windows cannot start a `.js` file. A
+ * broken installation is an error rather than an entry that would not start.
  */
 async function mcpServerLauncher(): Promise<Launcher> {
+  let script: string | undefined
   try {
     const packageJson = fileURLToPath(import.meta.resolve('@keywarden/mcp-server/package.json'))
     const { bin } = JSON.parse(await readFile(packageJson, 'utf8')) as {
       bin?: string | Record<string, string>
     }
     const relative = typeof bin === 'string' ? bin : bin?.['keywarden-mcp']
-    if (relative !== undefined) {
-      const script = resolve(dirname(packageJson), relative)
-      await access(script)
-      return { command: process.execPath, args: [script] }
-    }
+    if (relative !== undefined) script = resolve(dirname(packageJson), relative)
+    if (script !== undefined) await access(script)
   } catch {
-    // Not installed beside this CLI (or not built): the bare name, found on PATH.
+    script = undefined
   }
-  return { command: 'keywarden-mcp', args: [] }
+  if (script === undefined) {
+    throw new KeywardenError(
+      'CONFIGURATION_ERROR',
+      'cannot find keywarden-mcp: @keywarden/mcp-server, installed with this CLI, is missing or not built; reinstall @keywarden/cli',
+    )
+  }
+  return { command: process.execPath, args: [script] }
 }
 
 /** This CLI as node and its bin, for the same reasons as {@link mcpServerLauncher}. */
