@@ -150,7 +150,14 @@ export function registerRunCommandTool(
           throw new KeywardenError('ACCESS_DENIED', reason)
         }
         const env = await injectedEnvironment(client, input.secrets ?? [], mappings)
-        const result = await runMasked(limits, input.command, input.args ?? [], env)
+        let result: Awaited<ReturnType<typeof runMasked>>
+        try {
+          result = await runMasked(limits, input.command, input.args ?? [], env)
+        } catch (error) {
+          // The values were read but never reached a process.
+          auditUse(client, names, { success: false, errorMessage: 'run_command: not started' })
+          throw error
+        }
         auditUse(client, names, { success: true })
         const status =
           result.exit_code !== null ? `exit code ${result.exit_code}` : `signal ${result.signal}`

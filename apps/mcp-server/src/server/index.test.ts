@@ -47,7 +47,7 @@ async function connect(client: Client) {
     log: (line) => localLog.push(line),
     http: { timeoutMs: 1_500, maxResponseBytes: 4096 },
     runCommand: {
-      allowedCommands: [process.execPath],
+      allowedCommands: [process.execPath, 'keywarden-no-such-command'],
       runner: createNodeCommandRunner(),
       timeoutMs: 1_500,
       maxOutputChars: 4096,
@@ -387,6 +387,30 @@ describe('delete_secret with elicitation', () => {
     }
   })
 
+  it('keeps the secret when the client fails to ask', async () => {
+    await vault.storeSecret('elicit_broken', 'b'.repeat(20))
+    const client = new Client(
+      { name: 'broken-elicitation', version: '0.0.0' },
+      { capabilities: { elicitation: {} } },
+    )
+    client.setRequestHandler(ElicitRequestSchema, async () => {
+      throw new Error('no user here')
+    })
+    await connect(client)
+    try {
+      const result = (await client.callTool({
+        name: 'delete_secret',
+        arguments: { name: 'elicit_broken', confirm: true },
+      })) as CallToolResult
+      expect(textOf(result)).toBe(
+        'ELICITATION_FAILED: the client could not ask the user to confirm deleting elicit_broken; nothing was deleted',
+      )
+    } finally {
+      await client.close()
+    }
+    expect((await vault.listSecrets()).some((secret) => secret.name === 'elicit_broken')).toBe(true)
+  })
+
   it('keeps the secret when the user declines, even with confirm: true', async () => {
     await vault.storeSecret('elicit_no', 'n'.repeat(20))
     for (const answer of [
@@ -591,8 +615,18 @@ describe('run_command', () => {
   it('refuses executables that are not allowed and reserved variables', async () => {
     const notAllowed = await logged('run_command', { command: 'sh', args: ['-c', 'env'] })
     expect(textOf(notAllowed)).toBe(
-      `ACCESS_DENIED: "sh" is not an allowed command; allowed: ${process.execPath}`,
+      `ACCESS_DENIED: "sh" is not an allowed command; allowed: ${process.execPath}, keywarden-no-such-command`,
     )
+    await vault.storeSecret('unstarted_token', 'u'.repeat(24))
+    const notFound = await logged('run_command', {
+      command: 'keywarden-no-such-command',
+      secrets: ['unstarted_token'],
+    })
+    expect(textOf(notFound)).toBe('INVALID_ARGUMENT: command not found: keywarden-no-such-command')
+    expect((await useRows('unstarted_token', 1))[0]).toMatchObject({
+      success: false,
+      errorMessage: 'run_command: not started',
+    })
     const reserved = await logged('run_command', {
       command: process.execPath,
       env: { NODE_OPTIONS: 'canary_token' },

@@ -19,6 +19,7 @@ import {
   type VaultClient,
 } from '@keywarden/core'
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import type { ElicitResult } from '@modelcontextprotocol/sdk/types.js'
 import { z } from 'zod'
 import { type HttpRequestOptions, registerHttpRequestTool } from '../http-request/index.ts'
 import { createToolLogger } from '../logging/index.ts'
@@ -526,17 +527,25 @@ async function confirmDeletion(
       `deleting ${name} needs confirm: true; ask the user before deleting`,
     )
   }
-  const answer = await server.server.elicitInput({
-    mode: 'form',
-    message: `Delete the secret ${name} from the Keywarden vault for good? Agents and programs that use it will stop working.`,
-    requestedSchema: {
-      type: 'object',
-      properties: {
-        confirm: { type: 'boolean', title: `Delete ${name}`, description: 'Check to delete' },
+  let answer: ElicitResult
+  try {
+    answer = await server.server.elicitInput({
+      mode: 'form',
+      message: `Delete the secret ${name} from the Keywarden vault for good? Agents and programs that use it will stop working.`,
+      requestedSchema: {
+        type: 'object',
+        properties: {
+          confirm: { type: 'boolean', title: `Delete ${name}`, description: 'Check to delete' },
+        },
+        required: ['confirm'],
       },
-      required: ['confirm'],
-    },
-  })
+    })
+  } catch {
+    throw new ToolError(
+      'ELICITATION_FAILED',
+      `the client could not ask the user to confirm deleting ${name}; nothing was deleted`,
+    )
+  }
   if (answer.action !== 'accept' || answer.content?.confirm !== true) {
     throw new ToolError(
       'DECLINED',
