@@ -5,11 +5,11 @@
  *
  * The store comes from the environment as for the CLI (the embedded vault with no
  * configuration; PostgreSQL or Supabase when configured). The audit accessor is
- * `mcp:<client name from initialize>`: the vault client is created on the first tool call,
- * by which time the client has introduced itself.
+ * `mcp:<client name from initialize>`, asked at each access (the store opens on the first
+ * tool call).
  */
 import { readFile } from 'node:fs/promises'
-import { createVaultClient, type VaultClient } from '@keywarden/core'
+import { createVaultClient } from '@keywarden/core'
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { createNodeCommandRunner } from './node/index.ts'
 import { errorText } from './results/index.ts'
@@ -43,43 +43,12 @@ function accessorFor(clientName: string | undefined): string {
   return cleaned === '' ? 'mcp' : `mcp:${cleaned}`
 }
 
-/** A VaultClient that creates the real one on first use, when the client name is known. */
-function lazyVaultClient(accessor: () => string): {
-  client: VaultClient
-  close: () => Promise<void>
-} {
-  let real: VaultClient | undefined
-  const get = () => {
-    real ??= createVaultClient({ accessedBy: accessor() })
-    return real
-  }
-  const client: VaultClient = {
-    get accessedBy() {
-      return real?.accessedBy ?? accessor()
-    },
-    getSecret: (name, options) => get().getSecret(name, options),
-    getSecrets: (names) => get().getSecrets(names),
-    storeSecret: (name, value, metadata) => get().storeSecret(name, value, metadata),
-    rotateSecret: (name, value, options) => get().rotateSecret(name, value, options),
-    deleteSecret: (name) => get().deleteSecret(name),
-    listSecrets: () => get().listSecrets(),
-    checkExpiringSecrets: (days) => get().checkExpiringSecrets(days),
-    queryAudit: (filter) => get().queryAudit(filter),
-    clearSecretCache: (name) => get().clearSecretCache(name),
-    recordAccess: (event) => get().recordAccess(event),
-    health: () => get().health(),
-    close: async (options) => {
-      await real?.close(options)
-    },
-  }
-  return { client, close: () => client.close({ timeoutMs: 2_000 }) }
-}
-
 async function serve(): Promise<void> {
-  let accessor: () => string = () => 'mcp'
-  const vault = lazyVaultClient(() => accessor())
+  let clientName: () => string | undefined = () => undefined
+  // Asked at each access: the client introduces itself at initialize, after this point.
+  const vault = createVaultClient({ accessedBy: () => accessorFor(clientName()) })
   const allowedCommands = parseAllowedCommands(process.env.KEYWARDEN_MCP_ALLOWED_COMMANDS)
-  const server = createKeywardenMcpServer(vault.client, {
+  const server = createKeywardenMcpServer(vault, {
     name: 'keywarden',
     version,
     log,
@@ -87,7 +56,7 @@ async function serve(): Promise<void> {
       ? { runCommand: { allowedCommands, runner: createNodeCommandRunner() } }
       : {}),
   })
-  accessor = () => accessorFor(server.server.getClientVersion()?.name)
+  clientName = () => server.server.getClientVersion()?.name
 
   let closing = false
   const shutdown = async (reason: string) => {
@@ -96,7 +65,7 @@ async function serve(): Promise<void> {
     log(`shutting down (${reason})`)
     try {
       await server.close()
-      await vault.close()
+      await vault.close({ timeoutMs: 2_000 })
     } catch {
       log('error while closing the vault client')
     } finally {

@@ -643,6 +643,22 @@ describe('audit trail in public.secret_access_log', () => {
     ])
   })
 
+  it('asks an accessor function at each access, for a door that learns its name later', async () => {
+    const before = fresh('audit-before')
+    const after = fresh('audit-after')
+    const name = fresh('audit_late')
+    let current = before
+    const client = makeClient({ accessedBy: () => current })
+    await client.storeSecret(name, 'late-value')
+    current = after
+    expect(client.accessedBy).toBe(after)
+    await client.getSecret(name)
+    client.recordAccess({ secretName: name, accessType: 'use', success: true })
+    await client.close()
+    expect((await auditRows(admin, before)).map((row) => row.access_type)).toEqual(['store'])
+    expect((await auditRows(admin, after)).map((row) => row.access_type)).toEqual(['read', 'use'])
+  })
+
   it('writes each environment fallback as an env_fallback row', async () => {
     const accessedBy = fresh('audit-env')
     const name = fresh('audit_env')

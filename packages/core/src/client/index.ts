@@ -60,8 +60,12 @@ export interface VaultClientOptions {
   store?: SecretStore | StoreConfig
   /** The environment for configuration and the env tier. Default: the runtime's. */
   env?: Environment
-  /** Who is asking, as written to the audit log: `cli`, `mcp:claude-desktop`, … Default `keywarden`. */
-  accessedBy?: string
+  /**
+   * Who is asking, as written to the audit log: `cli`, `mcp:claude-desktop`, … Default
+   * `keywarden`. A function is asked at each access, for a front door that learns who it
+   * serves after the client exists (an MCP server hears the client's name at `initialize`).
+   */
+  accessedBy?: string | (() => string)
   /** Cache settings: `ttlMs` (default 5 min), `maxEntries`, `staleIfErrorMs`. */
   cache?: Omit<SecretCacheOptions, 'now'>
   /** Fall back to environment variables when the vault has no value or is down. Default true. */
@@ -154,7 +158,8 @@ export function runtimeEnvironment(): Environment {
 /** Creates a client. Configuration errors are thrown here; the store opens on first use. */
 export function createVaultClient(options: VaultClientOptions = {}): VaultClient {
   const env = options.env ?? runtimeEnvironment()
-  const accessedBy = options.accessedBy ?? 'keywarden'
+  const { accessedBy: accessorOption = 'keywarden' } = options
+  const accessor = typeof accessorOption === 'function' ? accessorOption : () => accessorOption
   const now = options.now ?? Date.now
   const envFallback = options.envFallback ?? true
   const envNames = options.envNames ?? {}
@@ -200,7 +205,7 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
   })
   const record = (event: Omit<AuditEventInput, 'accessed_by'> & { accessed_by?: string }) => {
     // Set on the caller's fresh literal rather than spread into a copy: this runs on every hit.
-    event.accessed_by = accessedBy
+    event.accessed_by = accessor()
     audit.record(event as AuditEventInput)
   }
   const recordFailure = (name: string, accessType: string, error: unknown) =>
@@ -219,7 +224,7 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
   }
 
   const loadFromVault = async (name: string): Promise<StoredSecret> => {
-    const secret = await (await store()).getSecret(name, accessedBy)
+    const secret = await (await store()).getSecret(name, accessor())
     if (!secret) throw notFound(name)
     return secret
   }
@@ -285,13 +290,15 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
   }
 
   const client: VaultClient = {
-    accessedBy,
+    get accessedBy() {
+      return accessor()
+    },
 
     async getSecret(name, { version = 'current' } = {}) {
       validateSecretName(name)
       if (version === 'previous') {
         const previous = await audited(name, 'read', async () =>
-          (await store()).getSecret(name, accessedBy, 'previous'),
+          (await store()).getSecret(name, accessor(), 'previous'),
         )
         if (!previous) {
           throw new KeywardenError(
@@ -335,7 +342,7 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
       const evicted = new Set<string>()
       batchesInFlight.add(evicted)
       try {
-        fetched = await (await store()).getSecrets(missing, accessedBy)
+        fetched = await (await store()).getSecrets(missing, accessor())
       } catch (error) {
         failure = error
       } finally {
@@ -369,7 +376,7 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
       validateSecretName(name)
       validateSecretValue(value, name)
       return audited(name, 'store', async () => {
-        const id = await (await store()).storeSecret(name, value, metadata, accessedBy)
+        const id = await (await store()).storeSecret(name, value, metadata, accessor())
         evict(name)
         return id
       })
@@ -386,7 +393,7 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
           name,
           value,
           gracePeriodSeconds,
-          accessedBy,
+          accessor(),
         )
         evict(name)
         return result
@@ -396,14 +403,14 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
     async deleteSecret(name) {
       validateSecretName(name)
       return audited(name, 'delete', async () => {
-        const deleted = await (await store()).deleteSecret(name, accessedBy)
+        const deleted = await (await store()).deleteSecret(name, accessor())
         evict(name)
         return deleted
       })
     },
 
     async listSecrets() {
-      return audited('*', 'list', async () => (await store()).listSecrets(accessedBy))
+      return audited('*', 'list', async () => (await store()).listSecrets(accessor()))
     },
 
     async checkExpiringSecrets(days = 7) {
@@ -411,7 +418,7 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
         throw new KeywardenError('INVALID_ARGUMENT', 'days must be a whole number from 0 to 3650')
       }
       return audited('*', 'check_expiring', async () =>
-        (await store()).checkExpiringSecrets(days, accessedBy),
+        (await store()).checkExpiringSecrets(days, accessor()),
       )
     },
 
@@ -452,7 +459,7 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
       return {
         secret_source: backend.reachable ? 'vault' : envServes ? 'env' : 'none',
         backend,
-        accessed_by: accessedBy,
+        accessed_by: accessor(),
         cache: { ...cache.stats(), ttl_ms: options.cache?.ttlMs ?? 5 * 60_000 },
         audit: audit.stats(),
         change_notifications: unsubscribe !== undefined,
