@@ -5,8 +5,12 @@
  *
  * What a model can see: names, metadata, expiry, the audit log and health — never a value,
  * except through `reveal_secret` for a secret the user marked agent-visible. Values given to
- * `store_secret` and `rotate_secret` are never echoed back. Errors are `CODE: message` from
- * {@link KeywardenError}, never its `cause` (driver errors can echo input rows).
+ * `store_secret` and `rotate_secret` are never echoed back; `http_request` and `run_command`
+ * use values and return responses and output with them masked. Errors are `CODE: message`
+ * (see ../results), never a driver error's `cause` (those can echo input rows).
+ *
+ * Runtime-neutral: no `node:` import reaches this module, because the edge plugin loads it
+ * under Deno; process spawning comes in through {@link KeywardenMcpServerOptions.runCommand}.
  * @module
  */
 import {
@@ -28,6 +32,7 @@ import { type RunCommandOptions, registerRunCommandTool } from '../run-command/i
 
 export type { HttpRequestOptions } from '../http-request/index.ts'
 export type { LogLevel } from '../logging/index.ts'
+export { errorText, ToolError, toolError } from '../results/index.ts'
 export {
   type CommandExit,
   type CommandRequest,
