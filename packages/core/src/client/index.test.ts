@@ -1174,5 +1174,6 @@ describe('the embedded store (PGlite)', () => {
       await b.close()
       await a.close()
     }
-  })
+    // Creating a PGlite data directory takes seconds, tens of them on a loaded 2-core machine.
+  }, 120_000)
 })
