@@ -5,10 +5,9 @@
  * environment, as for every Keywarden door; SIGINT or SIGTERM stops it and flushes the audit buffer.
  */
 import { readFile } from 'node:fs/promises'
-import { createVaultClient, isKeywardenError } from '@keywarden/core'
-import { AUDIT_ACCESSOR } from './app/index.ts'
-import { configFromEnv } from './config/index.ts'
-import { DEFAULT_PORT, serveEdgePlugin } from './node/index.ts'
+import { isKeywardenError } from '@keywarden/core'
+
+const DEFAULT_PORT = 8787
 
 const { name, version } = JSON.parse(
   await readFile(new URL('../package.json', import.meta.url), 'utf8'),
@@ -47,6 +46,14 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write('keywarden-edge: PORT must be a port number\n')
     return 2
   }
+  // Loaded only to serve, so --help and --version answer without loading the app.
+  const [{ createVaultClient }, { AUDIT_ACCESSOR }, { configFromEnv }, { serveEdgePlugin }] =
+    await Promise.all([
+      import('@keywarden/core'),
+      import('./app/index.ts'),
+      import('./config/index.ts'),
+      import('./node/index.ts'),
+    ])
   const client = createVaultClient({ accessedBy: AUDIT_ACCESSOR })
   const server = await serveEdgePlugin({
     client,

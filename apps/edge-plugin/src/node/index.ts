@@ -11,7 +11,7 @@ import { BASE_PATH } from '../config/index.ts'
 
 /** Options for {@link serveEdgePlugin}. */
 export interface ServeOptions extends Omit<CreateAppOptions, 'identifyClient'> {
-  /** The port; 0 picks a free one. Default 8787. */
+  /** The port; 0 picks a free one. Default 8787, as `keywarden-edge`. */
   port?: number
   /** The interface to listen on. Default `127.0.0.1`. */
   hostname?: string
@@ -27,15 +27,12 @@ export interface EdgePluginServer {
   close(): Promise<void>
 }
 
-/** The default port, as `wrangler` and `supabase functions serve` habits suggest. */
-export const DEFAULT_PORT = 8787
-
 /**
  * Serves the app. Failed authentications are counted per socket address: a direct server has
  * no trusted proxy, so `X-Forwarded-For` (which anyone can send) is not used.
  */
 export async function serveEdgePlugin(options: ServeOptions): Promise<EdgePluginServer> {
-  const { port = DEFAULT_PORT, hostname = '127.0.0.1', ...appOptions } = options
+  const { port = 8787, hostname = '127.0.0.1', ...appOptions } = options
   const app = createApp({
     ...appOptions,
     identifyClient: (c) => getConnInfo(c).remote.address ?? 'unknown',

@@ -222,3 +222,30 @@ export async function startGitHubDouble(token: string): Promise<GitHubDouble> {
       }),
   }
 }
+
+/** A vault with both tokens, the GitHub double accepting its GitHub token, and both tokens. */
+export interface GitHubFixture {
+  tokens: ReturnType<typeof testTokens>
+  vault: TestVault
+  github: GitHubDouble
+  /** Closes the double and the vault. */
+  cleanup(): Promise<void>
+}
+
+/** Creates a {@link GitHubFixture}: the setup of every suite that reaches GitHub. */
+export async function createGitHubFixture(): Promise<GitHubFixture> {
+  const tokens = testTokens()
+  const vault = await createTestVault({
+    secrets: { plugin_bearer_token: tokens.bearer, github_token: tokens.github },
+  })
+  const github = await startGitHubDouble(tokens.github)
+  return {
+    tokens,
+    vault,
+    github,
+    async cleanup() {
+      await github.close()
+      await vault.cleanup()
+    },
+  }
+}
