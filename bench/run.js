@@ -10,6 +10,7 @@ const ALL = [
   'cli-help',
   'cli-get',
   'cli-run',
+  'edge-plugin',
 ]
 const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL
 

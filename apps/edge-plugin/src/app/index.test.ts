@@ -191,6 +191,19 @@ describe('every answer', () => {
     expect(headers.get('x-content-type-options')).toBe('nosniff')
     expect(headers.get('strict-transport-security')).toMatch(/max-age=/)
     expect(headers.get('x-frame-options')).toBe('SAMEORIGIN')
+    // Also on errors, and on the MCP transport's own responses.
+    expect((await get('/nothing')).headers.get('x-content-type-options')).toBe('nosniff')
+    const mcp = await app.request(`${BASE_PATH}/mcp`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${tokens.bearer}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+    })
+    expect(mcp.status).toBe(200)
+    expect(mcp.headers.get('x-content-type-options')).toBe('nosniff')
   })
 
   it('answers 413 for a body over the limit, before authentication reads it', async () => {

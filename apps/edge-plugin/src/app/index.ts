@@ -4,7 +4,7 @@
  * Order of the middleware, and why:
  * 1. CORS, for allowed origins only (others get no CORS headers at all), so a preflight is
  *    answered before authentication, which a browser's preflight never carries.
- * 2. `secureHeaders` on every answer.
+ * 2. Hono's `secureHeaders` set on every answer (see {@link preparedSecureHeaders}).
  * 3. The body limit, before any route reads a body.
  * 4. Per route: bearer authentication on everything but health, the OpenAPI document and the
  *    manifest; then zod validation of params, query and body from the same schemas that make the
@@ -19,13 +19,13 @@ import type { VaultClient } from '@keywarden/core'
 import type { MiddlewareHandler } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
-import { secureHeaders } from 'hono/secure-headers'
 import { type ClientIdentifier, createBearerAuth } from '../auth/index.ts'
 import { BASE_PATH, DEFAULT_CONFIG, type EdgePluginConfig } from '../config/index.ts'
 import { ApiError, errorBody, errorResponse, validationMessage } from '../errors/index.ts'
 import { createGitHub, registerGitHubRoutes } from '../github/index.ts'
 import { registerMcpRoutes } from '../mcp/index.ts'
 import { registerMetaRoutes } from '../meta/index.ts'
+import { preparedSecureHeaders } from '../secure-headers/index.ts'
 import { createMetadataCache, registerVaultRoutes } from '../vault/index.ts'
 
 /** The audit accessor the plugin's vault client should use. */
@@ -70,20 +70,20 @@ export function createApp(options: CreateAppOptions) {
   })
 
   app.use('*', allowedOriginsCors(config.allowedOrigins))
-  app.use('*', secureHeaders())
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: config.maxBodyBytes,
-      onError: () => {
-        throw new ApiError(
-          413,
-          'PAYLOAD_TOO_LARGE',
-          `the body is larger than ${config.maxBodyBytes} bytes`,
-        )
-      },
-    }),
-  )
+  app.use('*', preparedSecureHeaders())
+  const limitBody = bodyLimit({
+    maxSize: config.maxBodyBytes,
+    onError: () => {
+      throw new ApiError(
+        413,
+        'PAYLOAD_TOO_LARGE',
+        `the body is larger than ${config.maxBodyBytes} bytes`,
+      )
+    },
+  })
+  // Only where a body is expected: looking at one makes @hono/node-server build a full Request
+  // (with its AbortSignal), which cost a GET more than all the rest of its work.
+  app.on(['POST', 'PUT', 'PATCH', 'DELETE'], '*', limitBody)
 
   const auth = createBearerAuth({
     client,

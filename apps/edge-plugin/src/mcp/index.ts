@@ -15,6 +15,7 @@ import { createKeywardenMcpServer } from '@keywarden/mcp-server'
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'
 import type { MiddlewareHandler } from 'hono'
 import { errorResponses, PROTECTED_ERRORS } from '../errors/index.ts'
+import { withSecureHeaders } from '../secure-headers/index.ts'
 
 /** What the MCP route needs. */
 export interface McpRouteDeps {
@@ -64,7 +65,7 @@ export function registerMcpRoutes(app: OpenAPIHono, deps: McpRouteDeps) {
       })
       try {
         await server.connect(transport)
-        return await transport.handleRequest(c.req.raw)
+        return await withSecureHeaders(await transport.handleRequest(c.req.raw))
       } finally {
         await server.close()
         deps.onRequestDone?.()

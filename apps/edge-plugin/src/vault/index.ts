@@ -172,6 +172,9 @@ export interface VaultRouteDeps {
 
 /** Registers `/secrets`, `/secrets/expiring`, `/secrets/{name}` and `/audit`. */
 export function registerVaultRoutes(app: OpenAPIHono, { client, metadata, auth }: VaultRouteDeps) {
+  // The serialized listing of each list the metadata cache hands out, for as long as it does.
+  const listings = new WeakMap<SecretMetadata[], string>()
+
   app.openapi(
     createRoute({
       method: 'get',
@@ -195,8 +198,15 @@ export function registerVaultRoutes(app: OpenAPIHono, { client, metadata, auth }
       },
     }),
     async (c) => {
-      const secrets = (await metadata.list()).map(metadataJson)
-      return c.json({ count: secrets.length, secrets }, 200)
+      const list = await metadata.list()
+      let body = listings.get(list)
+      if (body === undefined) {
+        const secrets = list.map(metadataJson)
+        body = JSON.stringify({ count: secrets.length, secrets })
+        listings.set(list, body)
+      }
+      // Served as text: the same body for as long as the cache keeps the same list.
+      return c.body(body, 200, { 'content-type': 'application/json' }) as never
     },
   )
 
