@@ -7,6 +7,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { staticGraph } from '../../../../packages/core/src/testing/imports.ts'
 import { BASE_PATH } from '../config/index.ts'
 import { createTestVault, type TestVault, testTokens } from '../testing/index.ts'
 import { createApp, type EdgePluginApp } from './index.ts'
@@ -307,5 +308,19 @@ describe('values', () => {
       expect(body).not.toContain(CANARY)
       expect(body).not.toContain(tokens.bearer)
     }
+  })
+})
+
+describe('the built package root', () => {
+  it('reaches no node: built-in and no Node-only package through static imports', async () => {
+    const { files, bare } = await staticGraph(new URL('../../dist/index.js', import.meta.url))
+    expect(files.size).toBeGreaterThan(5)
+    const nodeOnly = [...bare].filter(
+      (specifier) => specifier.startsWith('node:') || specifier.startsWith('@hono/node-server'),
+    )
+    expect(nodeOnly).toEqual([])
+    // The check is real: the Node entry does reach them.
+    const node = await staticGraph(new URL('../../dist/node/index.js', import.meta.url))
+    expect([...node.bare]).toContain('@hono/node-server')
   })
 })
