@@ -41,8 +41,8 @@ export interface CreateAppOptions {
   /** Settings; what is left out takes {@link DEFAULT_CONFIG}. */
   config?: Partial<EdgePluginConfig>
   /**
-   * Who a request comes from, for the failed-authentication limit. Default: the first
-   * `X-Forwarded-For` hop, as Supabase's gateway sets it. The Node entry uses the socket.
+   * Who a request comes from, for the failed-authentication limit. Default
+   * `forwardedFor`: the proxies' headers, as on Supabase. The Node entry uses the socket.
    */
   identifyClient?: ClientIdentifier
   /** The clock, in ms (tests). Default `Date.now`. */

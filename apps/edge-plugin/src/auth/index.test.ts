@@ -209,6 +209,26 @@ describe('where the token comes from', () => {
   })
 })
 
+describe('forwardedFor', () => {
+  it("prefers the proxy's own headers to the X-Forwarded-For a client can write", async () => {
+    let now = 0
+    const app = createApp({ client: vault.client, now: () => now })
+    const attempt = (headers: Record<string, string>) =>
+      app.request('/chatgpt-plugin/secrets', {
+        headers: { authorization: 'Bearer wrong', ...headers },
+      })
+    // Five failures from one Cloudflare-seen address, each claiming another forwarded address.
+    for (let i = 0; i < 5; i++) {
+      now += 1
+      await attempt({ 'cf-connecting-ip': '203.0.113.50', 'x-forwarded-for': `10.9.0.${i}` })
+    }
+    expect(
+      (await attempt({ 'cf-connecting-ip': '203.0.113.50', 'x-forwarded-for': '10.9.9.9' })).status,
+    ).toBe(429)
+    expect((await attempt({ 'x-real-ip': '203.0.113.51' })).status).toBe(401)
+  })
+})
+
 describe('constantTimeEqual', () => {
   it('is true only for equal strings, whatever the lengths', () => {
     expect(constantTimeEqual(bearer, bearer)).toBe(true)

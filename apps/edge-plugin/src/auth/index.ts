@@ -23,11 +23,17 @@ export const BEARER_TOKEN_SECRET = 'plugin_bearer_token'
 export type ClientIdentifier = (c: Context) => string
 
 /**
- * The default {@link ClientIdentifier}: the first `X-Forwarded-For` hop, as the Supabase
- * gateway sets it, else `unknown`. Entries that see the socket (the Node server) pass their own.
+ * The default {@link ClientIdentifier}, for a server behind proxies (Supabase's gateway behind
+ * Cloudflare): `CF-Connecting-IP`, which Cloudflare sets and overwrites; else `X-Real-IP`; else
+ * the first `X-Forwarded-For` hop; else `unknown`. The later ones can be forged by a client that
+ * reaches the server without such a proxy, so entries that see the socket (the Node server) pass
+ * their own identifier instead.
  */
 export const forwardedFor: ClientIdentifier = (c) =>
-  c.req.header('x-forwarded-for')?.split(',')[0]?.trim() || 'unknown'
+  c.req.header('cf-connecting-ip')?.trim() ||
+  c.req.header('x-real-ip')?.trim() ||
+  c.req.header('x-forwarded-for')?.split(',')[0]?.trim() ||
+  'unknown'
 
 /** Options for {@link createBearerAuth}. */
 export interface BearerAuthOptions {

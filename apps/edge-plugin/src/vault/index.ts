@@ -205,7 +205,8 @@ export function registerVaultRoutes(app: OpenAPIHono, { client, metadata, auth }
         body = JSON.stringify({ count: secrets.length, secrets })
         listings.set(list, body)
       }
-      // Served as text: the same body for as long as the cache keeps the same list.
+      // The same serialized body for as long as the cache keeps the same list. `c.body` is not
+      // a typed JSON response, hence the cast; the body is the 200 schema above.
       return c.body(body, 200, { 'content-type': 'application/json' }) as never
     },
   )
