@@ -11,6 +11,7 @@ const ALL = [
   'cli-get',
   'cli-run',
   'mcp-tools-call',
+  'edge-plugin',
 ]
 const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL
 

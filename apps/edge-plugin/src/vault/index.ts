@@ -1,0 +1,343 @@
+/**
+ * The vault routes: secrets' metadata (never values), what expires soon, and the audit log with
+ * the CLI's filters. Listing is served from a short in-memory copy (`metadataCacheMs`), so a
+ * GPT that lists on every turn does not cost a database round trip each time; it is dropped
+ * whenever this plugin changes a secret (through its MCP endpoint).
+ * @module
+ */
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi'
+import {
+  type AuditRecord,
+  type ExpiringSecret,
+  KeywardenError,
+  SECRET_NAME_PATTERN,
+  SECRET_TYPES,
+  type SecretMetadata,
+  type VaultClient,
+} from '@keywarden/core'
+import { parseSince } from '@keywarden/mcp-server'
+import type { MiddlewareHandler } from 'hono'
+import { errorResponses, PROTECTED_ERRORS } from '../errors/index.ts'
+
+const iso = (date: Date | null): string | null => (date === null ? null : date.toISOString())
+
+const SecretTypeSchema = z.enum(SECRET_TYPES as unknown as [string, ...string[]])
+
+/** A secret's metadata as the API shows it. */
+export const SecretMetadataSchema = z
+  .object({
+    name: z.string(),
+    description: z.string().nullable(),
+    type: SecretTypeSchema,
+    version: z.number().int(),
+    created_at: z.string(),
+    updated_at: z.string(),
+    last_rotated_at: z.string().nullable(),
+    expires_at: z.string().nullable(),
+    rotation_interval_days: z.number().nullable(),
+    rotation_due_at: z.string().nullable(),
+    previous_valid_until: z.string().nullable(),
+    agent_visible: z.boolean(),
+    allowed_hosts: z.array(z.string()),
+  })
+  .openapi('SecretMetadata')
+
+const ExpiringSecretSchema = z
+  .object({
+    name: z.string(),
+    type: SecretTypeSchema,
+    reason: z.enum(['expires', 'rotation_due']),
+    due_at: z.string(),
+    expires_at: z.string().nullable(),
+    rotation_due_at: z.string().nullable(),
+    overdue: z.boolean(),
+  })
+  .openapi('ExpiringSecret')
+
+const AuditRecordSchema = z
+  .object({
+    id: z.number().int(),
+    secret_name: z.string(),
+    accessed_by: z.string(),
+    access_type: z.string(),
+    success: z.boolean(),
+    error_message: z.string().nullable(),
+    created_at: z.string(),
+    event_count: z.number().int(),
+    secret_version: z.number().int().nullable(),
+    source: z.string().nullable(),
+  })
+  .openapi('AuditRecord')
+
+const NameParam = z.object({
+  name: z
+    .string()
+    .regex(SECRET_NAME_PATTERN)
+    .openapi({ param: { name: 'name', in: 'path' }, example: 'github_token' }),
+})
+
+/** A `true`/`false` query flag. */
+const flag = z.enum(['true', 'false']).transform((value) => value === 'true')
+
+const security = [{ bearerAuth: [] }]
+
+function metadataJson(secret: SecretMetadata): z.infer<typeof SecretMetadataSchema> {
+  return {
+    name: secret.name,
+    description: secret.description,
+    type: secret.type,
+    version: secret.version,
+    created_at: secret.createdAt.toISOString(),
+    updated_at: secret.updatedAt.toISOString(),
+    last_rotated_at: iso(secret.lastRotatedAt),
+    expires_at: iso(secret.expiresAt),
+    rotation_interval_days: secret.rotationIntervalDays,
+    rotation_due_at: iso(secret.rotationDueAt),
+    previous_valid_until: iso(secret.previousValidUntil),
+    agent_visible: secret.agentVisible,
+    allowed_hosts: [...secret.allowedHosts],
+  }
+}
+
+function expiringJson(secret: ExpiringSecret): z.infer<typeof ExpiringSecretSchema> {
+  return {
+    name: secret.name,
+    type: secret.type,
+    reason: secret.reason,
+    due_at: secret.dueAt.toISOString(),
+    expires_at: iso(secret.expiresAt),
+    rotation_due_at: iso(secret.rotationDueAt),
+    overdue: secret.overdue,
+  }
+}
+
+function auditJson(record: AuditRecord): z.infer<typeof AuditRecordSchema> {
+  return {
+    id: record.id,
+    secret_name: record.secretName,
+    accessed_by: record.accessedBy,
+    access_type: record.accessType,
+    success: record.success,
+    error_message: record.errorMessage,
+    created_at: record.createdAt.toISOString(),
+    event_count: record.eventCount,
+    secret_version: record.secretVersion,
+    source: record.source,
+  }
+}
+
+/** The listed metadata, kept for `ttlMs`, with one load shared by concurrent requests. */
+export interface MetadataCache {
+  list(): Promise<SecretMetadata[]>
+  /** Drops the copy: the next list reads the vault. */
+  clear(): void
+}
+
+/** Creates a {@link MetadataCache} over `client.listSecrets()`. */
+export function createMetadataCache(
+  client: VaultClient,
+  ttlMs: number,
+  now: () => number = Date.now,
+): MetadataCache {
+  let entry: { loaded: Promise<SecretMetadata[]>; until: number } | undefined
+  return {
+    list() {
+      if (entry && now() < entry.until) return entry.loaded
+      const loaded = client.listSecrets()
+      const current = { loaded, until: Number.POSITIVE_INFINITY }
+      entry = current
+      // The TTL starts when the answer arrives; a failure is not kept.
+      loaded.then(
+        () => {
+          current.until = now() + ttlMs
+        },
+        () => {
+          if (entry === current) entry = undefined
+        },
+      )
+      return loaded
+    },
+    clear() {
+      entry = undefined
+    },
+  }
+}
+
+/** What the vault routes need. */
+export interface VaultRouteDeps {
+  client: VaultClient
+  metadata: MetadataCache
+  auth: MiddlewareHandler
+}
+
+/** Registers `/secrets`, `/secrets/expiring`, `/secrets/{name}` and `/audit`. */
+export function registerVaultRoutes(app: OpenAPIHono, { client, metadata, auth }: VaultRouteDeps) {
+  // The serialized listing of each list the metadata cache hands out, for as long as it does.
+  const listings = new WeakMap<SecretMetadata[], string>()
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/secrets',
+      operationId: 'listSecrets',
+      summary: 'List secrets',
+      description:
+        'Lists the secrets in the Keywarden vault with their metadata: type, version, dates, rotation and agent access. Never returns values.',
+      security,
+      middleware: [auth] as const,
+      responses: {
+        200: {
+          description: 'The secrets, by name',
+          content: {
+            'application/json': {
+              schema: z.object({ count: z.number().int(), secrets: z.array(SecretMetadataSchema) }),
+            },
+          },
+        },
+        ...errorResponses(...PROTECTED_ERRORS),
+      },
+    }),
+    async (c) => {
+      const list = await metadata.list()
+      let body = listings.get(list)
+      if (body === undefined) {
+        const secrets = list.map(metadataJson)
+        body = JSON.stringify({ count: secrets.length, secrets })
+        listings.set(list, body)
+      }
+      // The same serialized body for as long as the cache keeps the same list. `c.body` is not
+      // a typed JSON response, hence the cast; the body is the 200 schema above.
+      return c.body(body, 200, { 'content-type': 'application/json' }) as never
+    },
+  )
+
+  // Before /secrets/{name}: the router tries routes in the order they were added.
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/secrets/expiring',
+      operationId: 'checkExpiringSecrets',
+      summary: 'Secrets expiring or due for rotation',
+      description:
+        'Secrets that expire or are due for rotation within the next `days` days (default 7), overdue ones included.',
+      security,
+      middleware: [auth] as const,
+      request: {
+        query: z.object({
+          days: z.coerce
+            .number()
+            .int()
+            .min(0)
+            .max(3650)
+            .default(7)
+            .openapi({ param: { name: 'days', in: 'query' }, example: 7 }),
+        }),
+      },
+      responses: {
+        200: {
+          description: 'The secrets that need attention',
+          content: {
+            'application/json': {
+              schema: z.object({ days: z.number().int(), secrets: z.array(ExpiringSecretSchema) }),
+            },
+          },
+        },
+        ...errorResponses(...PROTECTED_ERRORS),
+      },
+    }),
+    async (c) => {
+      const { days } = c.req.valid('query')
+      const secrets = (await client.checkExpiringSecrets(days)).map(expiringJson)
+      return c.json({ days, secrets }, 200)
+    },
+  )
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/secrets/{name}',
+      operationId: 'getSecretMetadata',
+      summary: "One secret's metadata",
+      description:
+        "One secret's metadata: type, version, dates, rotation, whether agents may read it and where it may be sent. Never the value.",
+      security,
+      middleware: [auth] as const,
+      request: { params: NameParam },
+      responses: {
+        200: {
+          description: 'The metadata',
+          content: { 'application/json': { schema: SecretMetadataSchema } },
+        },
+        ...errorResponses(...PROTECTED_ERRORS, 404),
+      },
+    }),
+    async (c) => {
+      const { name } = c.req.valid('param')
+      const found = (await metadata.list()).find((secret) => secret.name === name)
+      if (!found) {
+        throw new KeywardenError('SECRET_NOT_FOUND', `secret ${name} is not in the vault`, {
+          secretName: name,
+        })
+      }
+      return c.json(metadataJson(found), 200)
+    },
+  )
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/audit',
+      operationId: 'queryAuditLog',
+      summary: 'Query the audit log',
+      description:
+        'Who accessed which secret, how and when, newest first. Filters: secret name, failures only, since (90m, 24h, 30d or an ISO date), limit (default 100, at most 1000).',
+      security,
+      middleware: [auth] as const,
+      request: {
+        query: z.object({
+          secret: z
+            .string()
+            .regex(SECRET_NAME_PATTERN)
+            .optional()
+            .openapi({ param: { name: 'secret', in: 'query' } }),
+          failed: flag.optional().openapi({ param: { name: 'failed', in: 'query' } }),
+          since: z
+            .string()
+            .max(64)
+            .optional()
+            .openapi({ param: { name: 'since', in: 'query' }, example: '24h' }),
+          limit: z.coerce
+            .number()
+            .int()
+            .min(1)
+            .max(1000)
+            .default(100)
+            .openapi({ param: { name: 'limit', in: 'query' } }),
+        }),
+      },
+      responses: {
+        200: {
+          description: 'The matching audit records',
+          content: {
+            'application/json': {
+              schema: z.object({ count: z.number().int(), records: z.array(AuditRecordSchema) }),
+            },
+          },
+        },
+        ...errorResponses(...PROTECTED_ERRORS),
+      },
+    }),
+    async (c) => {
+      const { secret, failed, since, limit } = c.req.valid('query')
+      const records = (
+        await client.queryAudit({
+          ...(secret === undefined ? {} : { secretName: secret }),
+          ...(failed === undefined ? {} : { failedOnly: failed }),
+          ...(since === undefined ? {} : { since: parseSince(since) }),
+          limit,
+        })
+      ).map(auditJson)
+      return c.json({ count: records.length, records }, 200)
+    },
+  )
+}
