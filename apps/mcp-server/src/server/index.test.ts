@@ -39,8 +39,12 @@ const results: CallToolResult[] = []
 const logMessages: unknown[] = []
 const localLog: string[] = []
 
-/** Connects a new client to a new server over `vault`, as another MCP session would. */
-async function connect(client: Client) {
+/**
+ * Connects a new client to a new server over `vault`, as another MCP session would. Commands
+ * get a generous timeout (a loaded CI machine starts node slowly); the timeout test passes a
+ * short one.
+ */
+async function connect(client: Client, { commandTimeoutMs = 30_000 } = {}) {
   const server = createKeywardenMcpServer(vault, {
     name: 'keywarden-test',
     version: '1.2.3',
@@ -49,7 +53,7 @@ async function connect(client: Client) {
     runCommand: {
       allowedCommands: [process.execPath, 'keywarden-no-such-command'],
       runner: createNodeCommandRunner(),
-      timeoutMs: 1_500,
+      timeoutMs: commandTimeoutMs,
       maxOutputChars: 4096,
     },
   })
@@ -640,10 +644,15 @@ describe('run_command', () => {
   })
 
   it('ends a command at its timeout and at the output cap', async () => {
-    const slow = await logged('run_command', {
-      command: process.execPath,
-      args: ['-e', 'setTimeout(() => {}, 60_000)'],
+    const impatient = await connect(new Client({ name: 'impatient', version: '1.0.0' }), {
+      commandTimeoutMs: 500,
     })
+    const slow = (await impatient.callTool({
+      name: 'run_command',
+      arguments: { command: process.execPath, args: ['-e', 'setTimeout(() => {}, 60_000)'] },
+    })) as CallToolResult
+    results.push(slow)
+    await impatient.close()
     expect(slow.structuredContent).toMatchObject({
       timed_out: true,
       exit_code: null,
