@@ -432,16 +432,17 @@ describe.each(STORE_KINDS)('the %s store', (kind) => {
         access_type: 'cache_hit',
         success: true,
         created_at: new Date(now.getTime() - 60_000).toISOString(),
-        event_count: 9,
+        // 6 + 4 uses: within one hour, not above 10 — so no access_spike on top.
+        event_count: 4,
       },
     ])
     const metric = (await store().secretMetrics(now)).find((entry) => entry.name === name)
     expect(metric).toMatchObject({
       type: 'api_key',
       riskLevel: 'high',
-      accesses24h: 15,
+      accesses24h: 10,
       failed7d: 6,
-      failureRate: 0.4,
+      failureRate: 0.6,
       accessors7d: ['svc', `${name}-prober`],
       rotationStagedAt: null,
     })
