@@ -197,6 +197,13 @@ describe('rotation lifecycle and monitoring commands on PostgreSQL', () => {
       () => warm.health(),
       (health) => health.change_notifications,
     )
+    // Its cache hit reaches the log through the client's buffer; wait for it, so that the trail
+    // is complete before the incident writes it out.
+    await until(
+      "the warm client's cache hit in the audit log",
+      () => warm.queryAudit({ secretName: name }),
+      (rows) => rows.some((row) => row.accessType === 'cache_hit'),
+    )
 
     const dry = await cli(['incident', name, '--dry-run', '--csv', join(dir, 'dry.csv')])
     expect(dry.code).toBe(0)
