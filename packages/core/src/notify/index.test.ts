@@ -98,7 +98,7 @@ describe('createWebhookNotifier', () => {
       await client.storeSecret('hook_read', 'read-while-hanging')
       receiver.answer(() => 'hang')
       let settled = false
-      const sending = notifier({ attempts: 2, timeoutMs: 300 })
+      const sending = notifier({ attempts: 2, timeoutMs: 1_500 })
         .send(reminderMessage(due))
         .finally(() => {
           settled = true
@@ -107,7 +107,7 @@ describe('createWebhookNotifier', () => {
       expect(read.value).toBe('read-while-hanging')
       expect(settled).toBe(false)
       const delivery = await sending
-      expect(delivery).toEqual({ delivered: false, attempts: 2, error: 'no answer within 300 ms' })
+      expect(delivery).toEqual({ delivered: false, attempts: 2, error: 'no answer within 1500 ms' })
     } finally {
       await client.close()
       await db.drop()
