@@ -7,6 +7,7 @@ const ALL = [
   'batch-read',
   'rotation-propagation',
   'audit-throughput',
+  'monitoring',
   'cli-help',
   'cli-get',
   'cli-run',

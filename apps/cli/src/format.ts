@@ -2,6 +2,7 @@
  * Small formatting helpers shared by the commands: relative times, table cells, CSV fields,
  * and the quoting that `export` writes. Pure functions, so they are tested without a vault.
  */
+import type { AuditRecord } from '@keywarden/core'
 
 const SECOND = 1_000
 const MINUTE = 60 * SECOND
@@ -89,4 +90,34 @@ export function dotenvQuote(value: string): string {
     }
   })
   return `"${escaped}"`
+}
+
+/** The audit CSV's columns, named as in public.secret_access_log. */
+const AUDIT_CSV_HEADER = [
+  'secret_name',
+  'accessed_by',
+  'access_type',
+  'success',
+  'error_message',
+  'created_at',
+  'event_count',
+  'source',
+] as const
+
+/** Audit rows as RFC 4180 CSV with a header row (`audit --format csv`, `incident --csv`). */
+export function auditCsv(records: readonly AuditRecord[]): string {
+  let text = csvRecord(AUDIT_CSV_HEADER)
+  for (const record of records) {
+    text += csvRecord([
+      record.secretName,
+      record.accessedBy,
+      record.accessType,
+      record.success,
+      record.errorMessage,
+      record.createdAt.toISOString(),
+      record.eventCount,
+      record.source,
+    ])
+  }
+  return text
 }

@@ -20,7 +20,7 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     load: () => import('./commands/list.ts'),
   },
   rotate: {
-    summary: 'replace a value, keeping the previous one for a grace period',
+    summary: 'replace a value (or stage, verify and promote one), keeping the previous one a while',
     load: () => import('./commands/rotate.ts'),
   },
   rm: { summary: 'delete a secret', load: () => import('./commands/rm.ts') },
@@ -40,6 +40,22 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   expiring: {
     summary: 'secrets whose expiry or rotation falls due soon',
     load: () => import('./commands/expiring.ts'),
+  },
+  metrics: {
+    summary: 'per-secret usage: accesses, failures, accessors, rotation age',
+    load: () => import('./commands/metrics.ts'),
+  },
+  alerts: {
+    summary: 'suspicious access and overdue secrets; new ones go to the webhook',
+    load: () => import('./commands/alerts.ts'),
+  },
+  remind: {
+    summary: 'the reminder job: one webhook notification per secret per window',
+    load: () => import('./commands/remind.ts'),
+  },
+  incident: {
+    summary: 'leaked secret playbook: rotate, evict, accessors, audit CSV, revoke, notify',
+    load: () => import('./commands/incident.ts'),
   },
   status: {
     summary: 'where the vault is and how it is doing',

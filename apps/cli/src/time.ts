@@ -13,3 +13,16 @@ export function parseDuration(text: string, flag: string): number {
   if (!amount || !unit) throw new UsageError(`${flag} must be a duration like 90d, 24h, 30m or 45s`)
   return Number(amount) * (UNITS[unit] ?? 0)
 }
+
+/**
+ * A `--days N` window: a whole number of days from 0 to 3650, default 7.
+ * @throws {UsageError} for anything else.
+ */
+export function daysFrom(days: unknown): number {
+  if (days === undefined) return 7
+  const value = Number(days)
+  if (typeof days !== 'string' || !/^\d+$/.test(days) || value > 3650) {
+    throw new UsageError('--days must be a whole number from 0 to 3650')
+  }
+  return value
+}

@@ -24,9 +24,11 @@ export {
   runtimeEnvironment,
   type SecretResult,
   type SecretSource,
+  type SecretVerifier,
   type VaultClient,
   type VaultClientOptions,
   type VaultHealth,
+  type VerificationResult,
 } from './client/index.ts'
 export {
   describeDatabaseUrl,
@@ -48,6 +50,17 @@ export {
   validateSecretValue,
 } from './errors/index.ts'
 export {
+  accessorsOf,
+  buildIncidentReport,
+  type IncidentAccessor,
+  type IncidentReport,
+  type IncidentReportOptions,
+  incidentMessage,
+  MAX_AUDIT_ROWS,
+  type RevocationStep,
+  revocationStep,
+} from './incident/index.ts'
+export {
   type Migration,
   type MigrationReport,
   parseMigration,
@@ -55,6 +68,15 @@ export {
   type SqlConnection,
   splitStatements,
 } from './migrate/index.ts'
+export {
+  alertMessage,
+  createWebhookNotifier,
+  reminderMessage,
+  type WebhookDelivery,
+  type WebhookMessage,
+  type WebhookNotifier,
+  type WebhookOptions,
+} from './notify/index.ts'
 export {
   createRedactor,
   createStreamRedactor,
@@ -68,14 +90,34 @@ export {
   secretForms,
 } from './redact/index.ts'
 export {
+  ALERT_KIND,
+  type AlertNotificationOptions,
+  type AlertNotificationResult,
+  type GitHubVerifierOptions,
+  notifyNewAlerts,
+  REMINDER_KIND,
+  type RotationCheckOptions,
+  type RotationCheckResult,
+  runRotationCheck,
+  verifierForType,
+  verifyGitHubToken,
+} from './rotation/index.ts'
+export {
+  type AlertFilter,
+  type AlertKind,
   type AuditFilter,
   type AuditRecord,
   type ExpiringSecret,
+  type NotificationClaim,
+  type RiskLevel,
   type RotationResult,
   SECRET_TYPES,
+  type SecretAlert,
   type SecretMetadata,
+  type SecretMetric,
   type SecretStore,
   type SecretType,
+  type Severity,
   type StoredSecret,
   type StoreKind,
   type StoreSecretInput,

@@ -2,7 +2,7 @@
 import { type AuditFilter, type AuditRecord, validateSecretName } from '@keywarden/core'
 import type { CommandModule } from '../context.ts'
 import { UsageError } from '../errors.ts'
-import { csvRecord, relativeTime, tableCell } from '../format.ts'
+import { auditCsv, relativeTime, tableCell } from '../format.ts'
 import { parseDuration } from '../time.ts'
 
 export const options: CommandModule['options'] = {
@@ -34,18 +34,6 @@ Examples:
 const FORMATS = ['table', 'json', 'csv'] as const
 type Format = (typeof FORMATS)[number]
 
-/** The CSV columns, named as in public.secret_access_log. */
-const CSV_HEADER = [
-  'secret_name',
-  'accessed_by',
-  'access_type',
-  'success',
-  'error_message',
-  'created_at',
-  'event_count',
-  'source',
-] as const
-
 export const run: CommandModule['run'] = async (context, { positionals, values }) => {
   if (positionals.length > 0) {
     throw new UsageError('audit takes no arguments (use --secret NAME); see keywarden audit --help')
@@ -60,20 +48,7 @@ export const run: CommandModule['run'] = async (context, { positionals, values }
     return 0
   }
   if (format === 'csv') {
-    let text = csvRecord(CSV_HEADER)
-    for (const record of records) {
-      text += csvRecord([
-        record.secretName,
-        record.accessedBy,
-        record.accessType,
-        record.success,
-        record.errorMessage,
-        record.createdAt.toISOString(),
-        record.eventCount,
-        record.source,
-      ])
-    }
-    out.write(text)
+    out.write(auditCsv(records))
     return 0
   }
   if (records.length === 0) {

@@ -3,6 +3,7 @@ import type { ExpiringSecret } from '@keywarden/core'
 import type { CommandModule } from '../context.ts'
 import { UsageError } from '../errors.ts'
 import { relativeTime } from '../format.ts'
+import { daysFrom } from '../time.ts'
 
 export const options: CommandModule['options'] = {
   days: { type: 'string' },
@@ -69,15 +70,6 @@ function toJson(secret: ExpiringSecret) {
     rotationDueAt: secret.rotationDueAt,
     overdue: secret.overdue,
   }
-}
-
-function daysFrom(days: unknown): number {
-  if (days === undefined) return 7
-  const value = Number(days)
-  if (typeof days !== 'string' || !/^\d+$/.test(days) || value > 3650) {
-    throw new UsageError('--days must be a whole number from 0 to 3650')
-  }
-  return value
 }
 
 function plural(count: number, unit: string): string {

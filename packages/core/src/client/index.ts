@@ -29,11 +29,15 @@ import {
   validateSecretValue,
 } from '../errors/index.ts'
 import type {
+  AlertFilter,
   AuditFilter,
   AuditRecord,
   ExpiringSecret,
+  NotificationClaim,
   RotationResult,
+  SecretAlert,
   SecretMetadata,
+  SecretMetric,
   SecretStore,
   StoredSecret,
   StoreKind,
@@ -107,9 +111,36 @@ export interface VaultClient {
     value: string,
     options?: { gracePeriodSeconds?: number },
   ): Promise<RotationResult>
+  /**
+   * Stores `value` as the secret's pending value; the current one keeps serving until
+   * {@link VaultClient.promoteRotation}. Returns when it was staged.
+   */
+  stageRotation(name: string, value: string): Promise<Date>
+  /**
+   * Makes the staged value current (the previous one served for the grace period, default
+   * 24 h). With `verify`, the staged value is checked first; a failed check throws
+   * `VERIFICATION_FAILED` and changes nothing: the current value keeps serving.
+   */
+  promoteRotation(
+    name: string,
+    options?: { gracePeriodSeconds?: number; verify?: SecretVerifier },
+  ): Promise<RotationResult>
+  /** Drops the staged value; false when none was staged. */
+  discardRotation(name: string): Promise<boolean>
   deleteSecret(name: string): Promise<boolean>
   listSecrets(): Promise<SecretMetadata[]>
-  checkExpiringSecrets(days?: number): Promise<ExpiringSecret[]>
+  /** `now` evaluates the windows at another instant (tests, backfills). */
+  checkExpiringSecrets(days?: number, options?: { now?: Date }): Promise<ExpiringSecret[]>
+  /** Per-secret usage: accesses in 24 h and 7 days, failure rate, accessors, rotation state. */
+  secretMetrics(options?: { now?: Date }): Promise<SecretMetric[]>
+  /** Suspicious access patterns and overdue secrets between `since` and `now`. */
+  secretAlerts(filter?: AlertFilter): Promise<SecretAlert[]>
+  /**
+   * Claims notifications so that each is sent once, whoever else claims it; returns those this
+   * call claimed. A sender that could not deliver gives them back with `releaseNotifications`.
+   */
+  claimNotifications(claims: readonly NotificationClaim[]): Promise<NotificationClaim[]>
+  releaseNotifications(claims: readonly NotificationClaim[]): Promise<number>
   queryAudit(filter?: AuditFilter): Promise<AuditRecord[]>
   /** Drops one name, or everything, from the cache. */
   clearSecretCache(name?: string): void
@@ -133,6 +164,18 @@ export interface VaultClient {
 }
 
 const DEFAULT_GRACE_PERIOD_SECONDS = 24 * 60 * 60
+
+/** What a verification check of a staged value found. `detail` never holds the value. */
+export interface VerificationResult {
+  ok: boolean
+  detail: string
+}
+
+/** Checks a candidate value before it becomes current (e.g. a GitHub token against the API). */
+export type SecretVerifier = (candidate: {
+  name: string
+  value: string
+}) => Promise<VerificationResult>
 
 /** The environment variable a secret falls back to: `github_token` → `GITHUB_TOKEN`. */
 export function environmentVariableFor(name: string): string {
@@ -385,9 +428,7 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
     async rotateSecret(name, value, { gracePeriodSeconds = DEFAULT_GRACE_PERIOD_SECONDS } = {}) {
       validateSecretName(name)
       validateSecretValue(value, name)
-      if (!Number.isFinite(gracePeriodSeconds) || gracePeriodSeconds < 0) {
-        throw new KeywardenError('INVALID_ARGUMENT', 'gracePeriodSeconds must be 0 or more')
-      }
+      validateGracePeriod(gracePeriodSeconds)
       return audited(name, 'rotate', async () => {
         const result = await (await store()).rotateSecret(
           name,
@@ -398,6 +439,35 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
         evict(name)
         return result
       })
+    },
+
+    async stageRotation(name, value) {
+      validateSecretName(name)
+      validateSecretValue(value, name)
+      return audited(name, 'stage_rotation', async () =>
+        (await store()).stageRotation(name, value, accessor()),
+      )
+    },
+
+    async promoteRotation(
+      name,
+      { gracePeriodSeconds = DEFAULT_GRACE_PERIOD_SECONDS, verify } = {},
+    ) {
+      validateSecretName(name)
+      validateGracePeriod(gracePeriodSeconds)
+      if (verify) await verifyStaged(name, verify)
+      return audited(name, 'rotate', async () => {
+        const result = await (await store()).promoteRotation(name, gracePeriodSeconds, accessor())
+        evict(name)
+        return result
+      })
+    },
+
+    async discardRotation(name) {
+      validateSecretName(name)
+      return audited(name, 'discard_rotation', async () =>
+        (await store()).discardRotation(name, accessor()),
+      )
     },
 
     async deleteSecret(name) {
@@ -413,13 +483,31 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
       return audited('*', 'list', async () => (await store()).listSecrets(accessor()))
     },
 
-    async checkExpiringSecrets(days = 7) {
+    async checkExpiringSecrets(days = 7, { now: at } = {}) {
       if (!Number.isInteger(days) || days < 0 || days > 3650) {
         throw new KeywardenError('INVALID_ARGUMENT', 'days must be a whole number from 0 to 3650')
       }
       return audited('*', 'check_expiring', async () =>
-        (await store()).checkExpiringSecrets(days, accessor()),
+        (await store()).checkExpiringSecrets(days, accessor(), at),
       )
+    },
+
+    async secretMetrics({ now: at } = {}) {
+      return (await store()).secretMetrics(at)
+    },
+
+    async secretAlerts(filter = {}) {
+      return (await store()).secretAlerts(filter)
+    },
+
+    async claimNotifications(claims) {
+      if (claims.length === 0) return []
+      return (await store()).claimNotifications(claims, accessor())
+    },
+
+    async releaseNotifications(claims) {
+      if (claims.length === 0) return 0
+      return (await store()).releaseNotifications(claims)
     },
 
     async queryAudit(filter = {}) {
@@ -479,6 +567,31 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
     },
   }
 
+  // Reads the staged value and runs the check; the value goes to the verifier only.
+  const verifyStaged = async (name: string, verify: SecretVerifier) => {
+    const staged = await audited(name, 'read_pending', async () =>
+      (await store()).getStagedSecret(name, accessor()),
+    )
+    if (staged === null) {
+      throw new KeywardenError('SECRET_NOT_FOUND', `secret ${name} has no staged rotation`, {
+        secretName: name,
+      })
+    }
+    const result = await verify({ name, value: staged })
+    if (!result.ok) {
+      recordFailure(
+        name,
+        'verify_rotation',
+        new KeywardenError('VERIFICATION_FAILED', result.detail),
+      )
+      throw new KeywardenError(
+        'VERIFICATION_FAILED',
+        `the staged value of ${name} failed its check (${result.detail}); the current value is still served`,
+        { secretName: name },
+      )
+    }
+  }
+
   const knownNames = () => [
     ...new Set([
       ...(options.preload ?? []),
@@ -496,6 +609,12 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
       .catch(() => {})
   }
   return client
+}
+
+function validateGracePeriod(seconds: number): void {
+  if (!Number.isFinite(seconds) || seconds < 0) {
+    throw new KeywardenError('INVALID_ARGUMENT', 'gracePeriodSeconds must be 0 or more')
+  }
 }
 
 function isStore(option: SecretStore | StoreConfig): option is SecretStore {

@@ -61,6 +61,7 @@ describe('KeywardenError', () => {
       INVALID_VALUE: 2,
       INVALID_ARGUMENT: 2,
       CONFIGURATION_ERROR: 1,
+      VERIFICATION_FAILED: 1,
       ROOT_KEY_MISSING: 1,
       ROOT_KEY_INVALID: 1,
       ACCESS_DENIED: 1,

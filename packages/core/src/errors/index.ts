@@ -22,6 +22,7 @@ export type KeywardenErrorCode =
   | 'ROOT_KEY_INVALID'
   | 'DECRYPTION_FAILED'
   | 'CONFIGURATION_ERROR'
+  | 'VERIFICATION_FAILED'
   | 'INTERNAL'
 
 /**
@@ -30,7 +31,7 @@ export type KeywardenErrorCode =
  * | exit | codes                                                                    |
  * | ---- | ------------------------------------------------------------------------ |
  * | 1    | failure: `INTERNAL`, `DECRYPTION_FAILED`, `ACCESS_DENIED`, configuration |
- * |      | and root-key problems                                                    |
+ * |      | and root-key problems, `VERIFICATION_FAILED` (a staged value's check)    |
  * | 2    | usage: `INVALID_NAME`, `INVALID_VALUE`, `INVALID_ARGUMENT`               |
  * | 3    | `SECRET_NOT_FOUND`                                                       |
  * | 4    | `VAULT_UNAVAILABLE` (worth retrying later)                               |
@@ -45,6 +46,7 @@ export const EXIT_CODES: Readonly<Record<KeywardenErrorCode, number>> = Object.f
   INVALID_VALUE: 2,
   INVALID_ARGUMENT: 2,
   CONFIGURATION_ERROR: 1,
+  VERIFICATION_FAILED: 1,
   ROOT_KEY_MISSING: 1,
   ROOT_KEY_INVALID: 1,
   ACCESS_DENIED: 1,
@@ -377,6 +379,7 @@ const GENERIC_MESSAGES: Readonly<Record<KeywardenErrorCode, string>> = {
   ROOT_KEY_INVALID: 'the root key is invalid',
   DECRYPTION_FAILED: 'decryption failed',
   CONFIGURATION_ERROR: 'configuration error',
+  VERIFICATION_FAILED: 'verification failed',
   INTERNAL: 'unexpected error',
 }
 

@@ -274,13 +274,22 @@ INSERT INTO awkward VALUES (1, E'it\\'s; here'), (2, 'it''s; there');
       )
       expect(functions.rows.map((row) => row.name)).toEqual([
         'check_expiring_secrets',
+        'claim_notifications',
         'delete_secret',
+        'discard_staged_rotation',
         'get_secret',
         'get_secrets',
+        'get_staged_secret',
         'list_secret_names',
         'log_secret_access_batch',
+        'promote_staged_rotation',
+        'purge_expired_previous',
         'query_secret_access_log',
+        'release_notifications',
         'rotate_secret',
+        'secret_alerts',
+        'secret_metrics',
+        'stage_rotation',
         'store_secret',
         'vault_status',
       ])

@@ -203,10 +203,12 @@ describe.each([
     expect(rows.map((row) => row.access_type)).toEqual(['store', 'store'])
   })
 
-  it('reports the new schema version', async () => {
-    const rows = await db.query<{ schema_version: string }>(
-      'SELECT schema_version FROM public.vault_status()',
+  it('records its migration', async () => {
+    const rows = await db.query<{ name: string }>(
+      "SELECT name FROM supabase_migrations.schema_migrations WHERE version = '20261128000004'",
+      [],
+      { role: 'owner' },
     )
-    expect(rows).toEqual([{ schema_version: '20261128000004' }])
+    expect(rows).toEqual([{ name: 'agent_access' }])
   })
 })

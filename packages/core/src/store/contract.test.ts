@@ -371,12 +371,102 @@ describe.each(STORE_KINDS)('the %s store', (kind) => {
       expiresAt: new Date(now + 3 * DAY_MS),
       rotationDueAt: null,
       overdue: false,
+      riskLevel: 'medium',
+      reminderWindow: expect.stringMatching(/^expires:.*Z:upcoming$/),
     })
     expect(byName.get(past)).toMatchObject({ reason: 'expires', overdue: true })
+    // An injected instant: four days on, `soon` is overdue too.
+    const later4 = await store().checkExpiringSecrets(0, 'test', new Date(now + 4 * DAY_MS))
+    expect(later4.find((secret) => secret.name === soon)?.overdue).toBe(true)
     expect(byName.has(later)).toBe(false)
 
     const wider = await store().checkExpiringSecrets(31, 'test')
     expect(wider.map((secret) => secret.name)).toContain(later)
+  })
+
+  // --- rotation lifecycle and monitoring -------------------------------------------------------
+
+  it('stages a rotation that is not served until promoted, and discards one', async () => {
+    const name = fresh('staged')
+    await store().storeSecret(name, 'staged-current', { type: 'github_token' }, 'test')
+    const stagedAt = await store().stageRotation(name, 'staged-pending', 'test')
+    expect(stagedAt).toBeInstanceOf(Date)
+    expect(await store().getSecret(name, 'test')).toEqual({ value: 'staged-current', version: 1 })
+    expect(await store().getStagedSecret(name, 'test')).toBe('staged-pending')
+    const metric = (await store().secretMetrics()).find((entry) => entry.name === name)
+    expect(metric?.rotationStagedAt).toBeInstanceOf(Date)
+
+    const promoted = await store().promoteRotation(name, 60, 'test')
+    expect(promoted.version).toBe(2)
+    expect(promoted.previousValidUntil).toBeInstanceOf(Date)
+    expect(await store().getSecret(name, 'test')).toEqual({ value: 'staged-pending', version: 2 })
+    expect(await store().getSecret(name, 'test', 'previous')).toEqual({
+      value: 'staged-current',
+      version: 1,
+    })
+    expect(await store().getStagedSecret(name, 'test')).toBeNull()
+    await rejection(store().promoteRotation(name, 60, 'test'), 'SECRET_NOT_FOUND')
+
+    await store().stageRotation(name, 'staged-dropped', 'test')
+    expect(await store().discardRotation(name, 'test')).toBe(true)
+    expect(await store().discardRotation(name, 'test')).toBe(false)
+    expect(await store().getSecret(name, 'test')).toEqual({ value: 'staged-pending', version: 2 })
+  })
+
+  it('reports metrics and alerts at an injected instant, with Dates and evidence', async () => {
+    const name = fresh('watched')
+    await store().storeSecret(name, 'watched-value', { type: 'api_key' }, 'test')
+    const now = new Date(Date.now() + 100 * DAY_MS)
+    const failures = Array.from({ length: 6 }, (_, index) => ({
+      secret_name: name,
+      accessed_by: `${name}-prober`,
+      access_type: 'read',
+      success: false,
+      created_at: new Date(now.getTime() - (index + 1) * 60_000).toISOString(),
+    }))
+    await store().logAccessBatch([
+      ...failures,
+      {
+        secret_name: name,
+        accessed_by: 'svc',
+        access_type: 'cache_hit',
+        success: true,
+        created_at: new Date(now.getTime() - 60_000).toISOString(),
+        // 6 + 4 uses: within one hour, not above 10 — so no access_spike on top.
+        event_count: 4,
+      },
+    ])
+    const metric = (await store().secretMetrics(now)).find((entry) => entry.name === name)
+    expect(metric).toMatchObject({
+      type: 'api_key',
+      riskLevel: 'high',
+      accesses24h: 10,
+      failed7d: 6,
+      failureRate: 0.6,
+      accessors7d: ['svc', `${name}-prober`],
+      rotationStagedAt: null,
+    })
+    expect(metric?.lastAccessedAt).toEqual(new Date(now.getTime() - 60_000))
+    expect(metric?.rotationDueAt).toBeInstanceOf(Date)
+
+    const alerts = (await store().secretAlerts({ since: new Date(now.getTime() - DAY_MS), now }))
+      .filter((alert) => alert.secretName === name)
+      .sort((a, b) => a.kind.localeCompare(b.kind))
+    expect(alerts.map((alert) => [alert.kind, alert.severity, alert.accessedBy])).toEqual([
+      ['failed_access_burst', 'high', `${name}-prober`],
+      ['rotation_overdue', 'high', null],
+    ])
+    expect(alerts[0]?.occurredAt).toBeInstanceOf(Date)
+    expect(alerts[0]?.evidence).toMatchObject({ failures_in_hour: 6 })
+    expect(JSON.stringify(alerts)).not.toContain('watched-value')
+  })
+
+  it('claims each notification once and takes released ones back', async () => {
+    const claim = { kind: 'rotation_reminder', secretName: fresh('claimed'), windowKey: 'w' }
+    expect(await store().claimNotifications([claim, claim], 'test')).toEqual([claim])
+    expect(await store().claimNotifications([claim], 'test')).toEqual([])
+    expect(await store().releaseNotifications([claim])).toBe(1)
+    expect(await store().claimNotifications([claim], 'test')).toEqual([claim])
   })
 
   // --- audit ----------------------------------------------------------------------------------

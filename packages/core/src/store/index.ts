@@ -73,6 +73,12 @@ export interface RotationResult {
   previousValidUntil: Date | null
 }
 
+/** How bad a leak of a secret would be, from its type's rotation policy. */
+export type RiskLevel = 'low' | 'medium' | 'high' | 'critical'
+
+/** An alert's severity, on the same scale as {@link RiskLevel}. */
+export type Severity = RiskLevel
+
 /** A secret whose expiry or rotation falls within the window asked for. */
 export interface ExpiringSecret {
   name: string
@@ -82,6 +88,69 @@ export interface ExpiringSecret {
   expiresAt: Date | null
   rotationDueAt: Date | null
   overdue: boolean
+  riskLevel: RiskLevel
+  /**
+   * The reminder window the secret is in (`<reason>:<due>:upcoming` or `…:overdue`): one
+   * notification per secret per window. A new due date is a new window.
+   */
+  reminderWindow: string
+}
+
+/** Usage of one secret as of a point in time (`secret_metrics`); counts are events, not rows. */
+export interface SecretMetric {
+  name: string
+  type: SecretType
+  riskLevel: RiskLevel
+  accesses24h: number
+  accesses7d: number
+  failed7d: number
+  /** Failed share of the 7 days' accesses, 0 to 1. */
+  failureRate: number
+  /** The accessors (services) that used it in the last 7 days. */
+  accessors7d: string[]
+  lastAccessedAt: Date | null
+  lastRotatedAt: Date | null
+  /** Seconds since the last rotation, or since creation when never rotated. */
+  secondsSinceRotation: number
+  rotationDueAt: Date | null
+  expiresAt: Date | null
+  /** When a rotation was staged and awaits promotion; null when none is. */
+  rotationStagedAt: Date | null
+}
+
+/** What an alert is about. */
+export type AlertKind =
+  | 'failed_access_burst'
+  | 'new_accessor'
+  | 'access_spike'
+  | 'rotation_overdue'
+  | 'secret_expired'
+
+/** A suspicious pattern or an overdue secret (`secret_alerts`). */
+export interface SecretAlert {
+  /** Identifies the alert across calls: the key that "new alert" notifications claim. */
+  key: string
+  kind: AlertKind
+  severity: Severity
+  secretName: string | null
+  accessedBy: string | null
+  occurredAt: Date
+  /** Counts and times behind the alert; never a value. */
+  evidence: Record<string, unknown>
+}
+
+/** Which alerts to compute: from `since` (default 24 hours before `now`) to `now`. */
+export interface AlertFilter {
+  since?: Date
+  /** The instant to evaluate at (tests, backfills). Default: the database's now(). */
+  now?: Date
+}
+
+/** One notification's identity: at most one sender ever claims it. */
+export interface NotificationClaim {
+  kind: string
+  secretName: string
+  windowKey: string
 }
 
 /** A row of `public.secret_access_log`. */
@@ -138,7 +207,29 @@ export interface SecretStore {
   /** False when there was nothing to delete. */
   deleteSecret(name: string, accessedBy: string): Promise<boolean>
   listSecrets(accessedBy: string): Promise<SecretMetadata[]>
-  checkExpiringSecrets(days: number, accessedBy: string): Promise<ExpiringSecret[]>
+  /** `now`: the instant to evaluate at (default: the database's now()). */
+  checkExpiringSecrets(days: number, accessedBy: string, now?: Date): Promise<ExpiringSecret[]>
+  /** Stores a pending value beside the current one; returns when it was staged. */
+  stageRotation(name: string, value: string, accessedBy: string): Promise<Date>
+  /** The staged value (for a verification check), or null when none is staged. */
+  getStagedSecret(name: string, accessedBy: string): Promise<string | null>
+  /** Makes the staged value current, as rotateSecret would. SECRET_NOT_FOUND when none is staged. */
+  promoteRotation(
+    name: string,
+    gracePeriodSeconds: number,
+    accessedBy: string,
+  ): Promise<RotationResult>
+  /** Drops the staged value; false when none was staged. */
+  discardRotation(name: string, accessedBy: string): Promise<boolean>
+  secretMetrics(now?: Date): Promise<SecretMetric[]>
+  secretAlerts(filter: AlertFilter): Promise<SecretAlert[]>
+  /** Claims notifications; returns those this call claimed (nobody had before). */
+  claimNotifications(
+    claims: readonly NotificationClaim[],
+    accessedBy: string,
+  ): Promise<NotificationClaim[]>
+  /** Gives back claims whose delivery failed; returns how many. */
+  releaseNotifications(claims: readonly NotificationClaim[]): Promise<number>
   /** Writes client-side audit events; returns how many rows were written. */
   logAccessBatch(events: readonly AuditEvent[]): Promise<number>
   queryAudit(filter: AuditFilter): Promise<AuditRecord[]>

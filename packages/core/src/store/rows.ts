@@ -4,11 +4,17 @@
  * (ISO strings), so every field is normalised here, once.
  */
 import type {
+  AlertKind,
   AuditRecord,
   ExpiringSecret,
+  NotificationClaim,
+  RiskLevel,
   RotationResult,
+  SecretAlert,
   SecretMetadata,
+  SecretMetric,
   SecretType,
+  Severity,
   StoredSecret,
 } from './index.ts'
 
@@ -85,7 +91,65 @@ export function expiringFromRow(row: Row): ExpiringSecret {
     expiresAt: toDate(row.expires_at),
     rotationDueAt: toDate(row.rotation_due_at),
     overdue: row.overdue === true,
+    riskLevel: String(row.risk_level) as RiskLevel,
+    reminderWindow: String(row.reminder_window),
   }
+}
+
+/** The row of `public.stage_rotation()`: when the value was staged. */
+export function stagedAtFromRow(row: Row | undefined): Date {
+  return toRequiredDate(row?.staged_at, 'staged_at')
+}
+
+/** A row of `public.secret_metrics()`. */
+export function metricFromRow(row: Row): SecretMetric {
+  return {
+    name: String(row.name),
+    type: String(row.secret_type) as SecretType,
+    riskLevel: String(row.risk_level) as RiskLevel,
+    accesses24h: Number(row.accesses_24h),
+    accesses7d: Number(row.accesses_7d),
+    failed7d: Number(row.failed_7d),
+    failureRate: Number(row.failure_rate),
+    accessors7d: toTextArray(row.accessors_7d),
+    lastAccessedAt: toDate(row.last_accessed_at),
+    lastRotatedAt: toDate(row.last_rotated_at),
+    secondsSinceRotation: Number(row.seconds_since_rotation),
+    rotationDueAt: toDate(row.rotation_due_at),
+    expiresAt: toDate(row.expires_at),
+    rotationStagedAt: toDate(row.rotation_staged_at),
+  }
+}
+
+/** A row of `public.secret_alerts()`. */
+export function alertFromRow(row: Row): SecretAlert {
+  return {
+    key: String(row.alert_key),
+    kind: String(row.kind) as AlertKind,
+    severity: String(row.severity) as Severity,
+    secretName: toText(row.secret_name),
+    accessedBy: toText(row.accessed_by),
+    occurredAt: toRequiredDate(row.occurred_at, 'occurred_at'),
+    evidence: typeof row.evidence === 'string' ? JSON.parse(row.evidence) : (row.evidence ?? {}),
+  }
+}
+
+/** A row of `public.claim_notifications()`. */
+export function claimFromRow(row: Row): NotificationClaim {
+  return {
+    kind: String(row.kind),
+    secretName: String(row.secret_name),
+    windowKey: String(row.window_key),
+  }
+}
+
+/** Claims in the JSON shape claim_notifications and release_notifications take. */
+export function claimsArgument(claims: readonly NotificationClaim[]) {
+  return claims.map((claim) => ({
+    kind: claim.kind,
+    secret_name: claim.secretName,
+    window_key: claim.windowKey,
+  }))
 }
 
 /** A row of `public.query_secret_access_log()`. */

@@ -5,10 +5,15 @@
 import { errorFromDatabase } from '../errors/index.ts'
 import type { AuditFilter, SecretStore, StoreKind, StoreSecretInput } from './index.ts'
 import {
+  alertFromRow,
   auditRecordFromRow,
+  claimFromRow,
+  claimsArgument,
   expiringFromRow,
   metadataFromRow,
+  metricFromRow,
   rotationFromRow,
+  stagedAtFromRow,
   storedSecretFromRow,
 } from './rows.ts'
 
@@ -100,12 +105,80 @@ export function createSqlStore(parts: SqlStoreParts): SecretStore {
       return rows.map(metadataFromRow)
     },
 
-    async checkExpiringSecrets(days, accessedBy) {
-      const rows = await run('SELECT * FROM public.check_expiring_secrets($1, $2)', [
-        days,
+    async checkExpiringSecrets(days, accessedBy, now) {
+      const rows = await run(
+        'SELECT * FROM public.check_expiring_secrets($1, $2, coalesce($3::timestamptz, now()))',
+        [days, accessedBy, now?.toISOString() ?? null],
+      )
+      return rows.map(expiringFromRow)
+    },
+
+    async stageRotation(name, value, accessedBy) {
+      const rows = await run(
+        'SELECT public.stage_rotation($1, $2, $3) AS staged_at',
+        [name, value, accessedBy],
+        name,
+      )
+      return stagedAtFromRow(rows[0])
+    },
+
+    async getStagedSecret(name, accessedBy) {
+      const rows = await run(
+        'SELECT public.get_staged_secret($1, $2) AS value',
+        [name, accessedBy],
+        name,
+      )
+      const value = rows[0]?.value
+      return typeof value === 'string' ? value : null
+    },
+
+    async promoteRotation(name, gracePeriodSeconds, accessedBy) {
+      const rows = await run(
+        'SELECT * FROM public.promote_staged_rotation($1, make_interval(secs => $2), $3)',
+        [name, gracePeriodSeconds, accessedBy],
+        name,
+      )
+      return rotationFromRow(rows[0])
+    },
+
+    async discardRotation(name, accessedBy) {
+      const rows = await run(
+        'SELECT public.discard_staged_rotation($1, $2) AS discarded',
+        [name, accessedBy],
+        name,
+      )
+      return rows[0]?.discarded === true
+    },
+
+    async secretMetrics(now) {
+      const rows = await run(
+        'SELECT * FROM public.secret_metrics(coalesce($1::timestamptz, now()))',
+        [now?.toISOString() ?? null],
+      )
+      return rows.map(metricFromRow)
+    },
+
+    async secretAlerts(filter) {
+      const rows = await run(
+        'SELECT * FROM public.secret_alerts($1, coalesce($2::timestamptz, now()))',
+        [filter.since?.toISOString() ?? null, filter.now?.toISOString() ?? null],
+      )
+      return rows.map(alertFromRow)
+    },
+
+    async claimNotifications(claims, accessedBy) {
+      const rows = await run('SELECT * FROM public.claim_notifications($1::jsonb, $2)', [
+        JSON.stringify(claimsArgument(claims)),
         accessedBy,
       ])
-      return rows.map(expiringFromRow)
+      return rows.map(claimFromRow)
+    },
+
+    async releaseNotifications(claims) {
+      const rows = await run('SELECT public.release_notifications($1::jsonb) AS released', [
+        JSON.stringify(claimsArgument(claims)),
+      ])
+      return Number(rows[0]?.released ?? 0)
     },
 
     async logAccessBatch(events) {

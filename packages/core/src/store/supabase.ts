@@ -12,10 +12,15 @@ import {
 import { errorFromDatabase, KeywardenError } from '../errors/index.ts'
 import type { SecretStore } from './index.ts'
 import {
+  alertFromRow,
   auditRecordFromRow,
+  claimFromRow,
+  claimsArgument,
   expiringFromRow,
   metadataFromRow,
+  metricFromRow,
   rotationFromRow,
+  stagedAtFromRow,
   storedSecretFromRow,
 } from './rows.ts'
 import { auditArguments, storeArguments } from './sql.ts'
@@ -147,10 +152,77 @@ export function createSupabaseStore(options: SupabaseStoreOptions): SecretStore 
       return (await rows('list_secret_names', { accessed_by: accessedBy })).map(metadataFromRow)
     },
 
-    async checkExpiringSecrets(days, accessedBy) {
-      return (await rows('check_expiring_secrets', { days, accessed_by: accessedBy })).map(
-        expiringFromRow,
+    async checkExpiringSecrets(days, accessedBy, now) {
+      return (
+        await rows('check_expiring_secrets', { days, accessed_by: accessedBy, ...atTime(now) })
+      ).map(expiringFromRow)
+    },
+
+    async stageRotation(name, value, accessedBy) {
+      const stagedAt = await rpc(
+        'stage_rotation',
+        { secret_name: name, new_value: value, accessed_by: accessedBy },
+        name,
       )
+      return stagedAtFromRow({ staged_at: stagedAt })
+    },
+
+    async getStagedSecret(name, accessedBy) {
+      const value = await rpc(
+        'get_staged_secret',
+        { secret_name: name, accessed_by: accessedBy },
+        name,
+      )
+      return typeof value === 'string' ? value : null
+    },
+
+    async promoteRotation(name, gracePeriodSeconds, accessedBy) {
+      const result = await rows(
+        'promote_staged_rotation',
+        {
+          secret_name: name,
+          grace_period: `${gracePeriodSeconds} seconds`,
+          accessed_by: accessedBy,
+        },
+        name,
+      )
+      return rotationFromRow(result[0])
+    },
+
+    async discardRotation(name, accessedBy) {
+      return (
+        (await rpc(
+          'discard_staged_rotation',
+          { secret_name: name, accessed_by: accessedBy },
+          name,
+        )) === true
+      )
+    },
+
+    async secretMetrics(now) {
+      return (await rows('secret_metrics', atTime(now))).map(metricFromRow)
+    },
+
+    async secretAlerts(filter) {
+      return (
+        await rows('secret_alerts', {
+          p_since: filter.since?.toISOString() ?? null,
+          ...atTime(filter.now),
+        })
+      ).map(alertFromRow)
+    },
+
+    async claimNotifications(claims, accessedBy) {
+      return (
+        await rows('claim_notifications', {
+          claims: claimsArgument(claims),
+          accessed_by: accessedBy,
+        })
+      ).map(claimFromRow)
+    },
+
+    async releaseNotifications(claims) {
+      return Number(await rpc('release_notifications', { claims: claimsArgument(claims) }))
     },
 
     async logAccessBatch(events) {
@@ -176,6 +248,11 @@ export function createSupabaseStore(options: SupabaseStoreOptions): SecretStore 
       await client.removeAllChannels()
     },
   }
+}
+
+/** The `p_now` argument: left out (the database's now()) unless a time is injected. */
+function atTime(now: Date | undefined): Row {
+  return now === undefined ? {} : { p_now: now.toISOString() }
 }
 
 function describeProject(url: string): string {

@@ -141,6 +141,33 @@ describe('createAgentStore with a real agent process', () => {
     await store.ping()
   })
 
+  it('serves staged rotation, metrics, alerts and claims, with Dates revived', async () => {
+    await store.storeSecret('lifecycle', 'lifecycle-one', { type: 'api_key' }, 'agent-test')
+    expect(await store.stageRotation('lifecycle', 'lifecycle-two', 'agent-test')).toBeInstanceOf(
+      Date,
+    )
+    expect(await store.getStagedSecret('lifecycle', 'agent-test')).toBe('lifecycle-two')
+    const promoted = await store.promoteRotation('lifecycle', 60, 'agent-test')
+    expect(promoted.previousValidUntil).toBeInstanceOf(Date)
+    expect(await store.discardRotation('lifecycle', 'agent-test')).toBe(false)
+
+    const later = new Date(Date.now() + 200 * 86_400_000)
+    const [metric] = (await store.secretMetrics(later)).filter((m) => m.name === 'lifecycle')
+    expect(metric?.lastRotatedAt).toBeInstanceOf(Date)
+    expect(metric?.rotationDueAt).toBeInstanceOf(Date)
+    const expiring = await store.checkExpiringSecrets(0, 'agent-test', later)
+    expect(expiring.find((secret) => secret.name === 'lifecycle')?.overdue).toBe(true)
+    const alerts = await store.secretAlerts({ now: later })
+    const overdue = alerts.find((alert) => alert.secretName === 'lifecycle')
+    expect(overdue?.kind).toBe('rotation_overdue')
+    expect(overdue?.occurredAt).toBeInstanceOf(Date)
+
+    const claim = { kind: 'alert', secretName: 'lifecycle', windowKey: overdue?.key ?? '' }
+    expect(await store.claimNotifications([claim], 'agent-test')).toEqual([claim])
+    expect(await store.claimNotifications([claim], 'agent-test')).toEqual([])
+    expect(await store.releaseNotifications([claim])).toBe(1)
+  })
+
   it('listens on a 0600 socket in a 0700 home, with a 0600 log', async () => {
     expect(await permissions(join(home, 'agent.sock'))).toBe(0o600)
     expect((await stat(join(home, 'agent.sock'))).isSocket()).toBe(true)

@@ -218,10 +218,29 @@ export async function createAgentStore(options: AgentStoreOptions = {}): Promise
       call('deleteSecret', [name, accessedBy]) as Promise<boolean>,
     listSecrets: (accessedBy) =>
       call('listSecrets', [accessedBy]) as ReturnType<SecretStore['listSecrets']>,
-    checkExpiringSecrets: (days, accessedBy) =>
-      call('checkExpiringSecrets', [days, accessedBy]) as ReturnType<
+    checkExpiringSecrets: (days, accessedBy, now) =>
+      call('checkExpiringSecrets', [days, accessedBy, now ?? null]) as ReturnType<
         SecretStore['checkExpiringSecrets']
       >,
+    stageRotation: (name, value, accessedBy) =>
+      call('stageRotation', [name, value, accessedBy]) as Promise<Date>,
+    getStagedSecret: (name, accessedBy) =>
+      call('getStagedSecret', [name, accessedBy]) as Promise<string | null>,
+    promoteRotation: (name, gracePeriodSeconds, accessedBy) =>
+      call('promoteRotation', [name, gracePeriodSeconds, accessedBy]) as ReturnType<
+        SecretStore['promoteRotation']
+      >,
+    discardRotation: (name, accessedBy) =>
+      call('discardRotation', [name, accessedBy]) as Promise<boolean>,
+    secretMetrics: (now) =>
+      call('secretMetrics', [now ?? null]) as ReturnType<SecretStore['secretMetrics']>,
+    secretAlerts: (filter) =>
+      call('secretAlerts', [filter]) as ReturnType<SecretStore['secretAlerts']>,
+    claimNotifications: (claims, accessedBy) =>
+      call('claimNotifications', [claims, accessedBy]) as ReturnType<
+        SecretStore['claimNotifications']
+      >,
+    releaseNotifications: (claims) => call('releaseNotifications', [claims]) as Promise<number>,
     logAccessBatch: (events) => call('logAccessBatch', [events]) as Promise<number>,
     queryAudit: (filter) => call('queryAudit', [filter]) as ReturnType<SecretStore['queryAudit']>,
     async ping() {

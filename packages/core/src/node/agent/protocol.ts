@@ -18,7 +18,9 @@ import type {
   AuditRecord,
   ExpiringSecret,
   RotationResult,
+  SecretAlert,
   SecretMetadata,
+  SecretMetric,
   StoredSecret,
 } from '../../store/index.ts'
 
@@ -56,6 +58,14 @@ export const STORE_METHODS = [
   'deleteSecret',
   'listSecrets',
   'checkExpiringSecrets',
+  'stageRotation',
+  'getStagedSecret',
+  'promoteRotation',
+  'discardRotation',
+  'secretMetrics',
+  'secretAlerts',
+  'claimNotifications',
+  'releaseNotifications',
   'logAccessBatch',
   'queryAudit',
   'ping',
@@ -74,6 +84,9 @@ export const READ_ONLY_METHODS: ReadonlySet<string> = new Set([
   'getSecrets',
   'listSecrets',
   'checkExpiringSecrets',
+  'getStagedSecret',
+  'secretMetrics',
+  'secretAlerts',
   'queryAudit',
   'ping',
   'hello',
@@ -218,6 +231,29 @@ export function decodeResult(method: string, result: unknown): unknown {
       })
       return new Map(entries)
     }
+    case 'stageRotation':
+      return reviveDate(result, 'stagedAt')
+    case 'secretMetrics':
+      return records(result).map(
+        (row) =>
+          ({
+            ...(row as unknown as SecretMetric),
+            lastAccessedAt: reviveOptionalDate(row.lastAccessedAt, 'lastAccessedAt'),
+            lastRotatedAt: reviveOptionalDate(row.lastRotatedAt, 'lastRotatedAt'),
+            rotationDueAt: reviveOptionalDate(row.rotationDueAt, 'rotationDueAt'),
+            expiresAt: reviveOptionalDate(row.expiresAt, 'expiresAt'),
+            rotationStagedAt: reviveOptionalDate(row.rotationStagedAt, 'rotationStagedAt'),
+          }) satisfies SecretMetric,
+      )
+    case 'secretAlerts':
+      return records(result).map(
+        (row) =>
+          ({
+            ...(row as unknown as SecretAlert),
+            occurredAt: reviveDate(row.occurredAt, 'occurredAt'),
+          }) satisfies SecretAlert,
+      )
+    case 'promoteRotation':
     case 'rotateSecret': {
       if (!isRecord(result)) throw malformed()
       return {

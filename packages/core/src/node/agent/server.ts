@@ -13,7 +13,12 @@ import { readFile, rm, chmod as setMode, lstat as statLink } from 'node:fs/promi
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { join, resolve as resolvePath } from 'node:path'
 import { errorFromDatabase, KeywardenError } from '../../errors/index.ts'
-import type { AuditFilter, SecretStore, StoreSecretInput } from '../../store/index.ts'
+import type {
+  AuditFilter,
+  NotificationClaim,
+  SecretStore,
+  StoreSecretInput,
+} from '../../store/index.ts'
 import { createEmbeddedStore } from '../embedded.ts'
 import {
   type AgentReply,
@@ -304,7 +309,28 @@ function callStore(store: SecretStore, method: StoreMethod, params: unknown[]): 
     case 'listSecrets':
       return store.listSecrets(text(a))
     case 'checkExpiringSecrets':
-      return store.checkExpiringSecrets(number(a), text(b))
+      return store.checkExpiringSecrets(number(a), text(b), optionalDate(c, 'now'))
+    case 'stageRotation':
+      return store.stageRotation(text(a), text(b), text(c))
+    case 'getStagedSecret':
+      return store.getStagedSecret(text(a), text(b))
+    case 'promoteRotation':
+      return store.promoteRotation(text(a), number(b), text(c))
+    case 'discardRotation':
+      return store.discardRotation(text(a), text(b))
+    case 'secretMetrics':
+      return store.secretMetrics(optionalDate(a, 'now'))
+    case 'secretAlerts': {
+      const filter = isRecord(a) ? a : {}
+      return store.secretAlerts({
+        ...dated('since', optionalDate(filter.since, 'since')),
+        ...dated('now', optionalDate(filter.now, 'now')),
+      })
+    }
+    case 'claimNotifications':
+      return store.claimNotifications(claims(a), text(b))
+    case 'releaseNotifications':
+      return store.releaseNotifications(claims(a))
     case 'logAccessBatch': {
       if (!Array.isArray(a)) throw invalid('events must be an array')
       return store.logAccessBatch(a)
@@ -319,6 +345,27 @@ function callStore(store: SecretStore, method: StoreMethod, params: unknown[]): 
 function text(value: unknown): string {
   if (typeof value !== 'string') throw invalid('expected a string argument')
   return value
+}
+
+function optionalDate(value: unknown, field: string): Date | undefined {
+  return value === undefined || value === null ? undefined : reviveDate(value, field)
+}
+
+/** `{ [key]: date }`, or nothing when the date is absent (exactOptionalPropertyTypes-safe). */
+function dated<K extends string>(key: K, date: Date | undefined): Partial<Record<K, Date>> {
+  return date === undefined ? {} : ({ [key]: date } as Record<K, Date>)
+}
+
+function claims(value: unknown): NotificationClaim[] {
+  if (!Array.isArray(value)) throw invalid('claims must be an array')
+  return value.map((claim) => {
+    if (!isRecord(claim)) throw invalid('a claim must be an object')
+    return {
+      kind: text(claim.kind),
+      secretName: text(claim.secretName),
+      windowKey: text(claim.windowKey),
+    }
+  })
 }
 
 function number(value: unknown): number {

@@ -1,0 +1,71 @@
+/** `keywarden metrics`: per-secret usage from the audit log, and where each stands on rotation. */
+import type { SecretMetric } from '@keywarden/core'
+import type { CommandModule } from '../context.ts'
+import { UsageError } from '../errors.ts'
+import { relativeOrDash } from '../format.ts'
+
+export const options: CommandModule['options'] = {}
+
+export const help = `Usage: keywarden metrics [--json]
+
+Per secret: accesses in the last 24 hours and 7 days (aggregated cache hits counted one by one),
+the failed share of those accesses, the accessors (services) that used it in the last 7 days,
+its last access, how long since it was last rotated, its risk level and when rotation is due.
+
+Options:
+  --json   an array of {"name", "type", "riskLevel", "accesses24h", "accesses7d", "failed7d",
+           "failureRate", "accessors7d", "lastAccessedAt", "lastRotatedAt",
+           "secondsSinceRotation", "rotationDueAt", "expiresAt", "rotationStagedAt"}
+
+Examples:
+  keywarden metrics
+  keywarden metrics --json | jq '.[] | select(.failureRate > 0.1) | .name'`
+
+export const run: CommandModule['run'] = async (context, { positionals }) => {
+  if (positionals.length > 0) {
+    throw new UsageError('metrics takes no arguments; see keywarden metrics --help')
+  }
+  const client = await context.client()
+  const metrics = await client.secretMetrics()
+  const { out } = context
+  if (out.json) {
+    out.printJson(metrics)
+    return 0
+  }
+  if (metrics.length === 0) {
+    out.line('The vault holds no secrets yet.')
+    return 0
+  }
+  const now = Date.now()
+  out.table(
+    [
+      { key: 'name', header: 'NAME' },
+      { key: 'risk', header: 'RISK' },
+      { key: 'day', header: '24H' },
+      { key: 'week', header: '7D' },
+      { key: 'failed', header: 'FAILED' },
+      { key: 'accessors', header: 'ACCESSORS' },
+      { key: 'last', header: 'LAST ACCESS' },
+      { key: 'age', header: 'ROTATED' },
+      { key: 'due', header: 'ROTATION DUE' },
+    ],
+    metrics.map((metric) => row(metric, now, out.paint.red)),
+  )
+  return 0
+}
+
+function row(metric: SecretMetric, now: number, red: (text: string) => string) {
+  const failed = `${(metric.failureRate * 100).toFixed(1)}%`
+  const due = relativeOrDash(metric.rotationDueAt, now)
+  return {
+    name: metric.name,
+    risk: metric.riskLevel,
+    day: String(metric.accesses24h),
+    week: String(metric.accesses7d),
+    failed: metric.failed7d > 0 ? red(failed) : failed,
+    accessors: String(metric.accessors7d.length),
+    last: relativeOrDash(metric.lastAccessedAt, now),
+    age: `${Math.floor(metric.secondsSinceRotation / 86_400)}d ago`,
+    due: metric.rotationDueAt !== null && metric.rotationDueAt.getTime() <= now ? red(due) : due,
+  }
+}
