@@ -41,6 +41,8 @@ const STATUS_BY_CODE: Record<KeywardenErrorCode, ContentfulStatusCode> = {
   INVALID_NAME: 400,
   INVALID_VALUE: 400,
   INVALID_ARGUMENT: 400,
+  // A staged value failed its provider check: the request was understood, the value refused.
+  VERIFICATION_FAILED: 422,
   // The deployment is misconfigured, not the request: fail closed and say so.
   ROOT_KEY_MISSING: 503,
   ROOT_KEY_INVALID: 503,
