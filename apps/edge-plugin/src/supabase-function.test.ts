@@ -56,6 +56,10 @@ beforeAll(async () => {
         HOME: process.env.HOME ?? '',
         NO_COLOR: '1',
         DENO_DIR: `${root}node_modules/.cache/deno`,
+        // Deno trusts only its bundled roots by default; machines that reach the npm registry
+        // through a TLS-inspecting proxy trust it through the system store (as Node does here).
+        DENO_TLS_CA_STORE: 'system,mozilla',
+        ...(process.env.SSL_CERT_FILE ? { SSL_CERT_FILE: process.env.SSL_CERT_FILE } : {}),
         PORT: '0',
         SUPABASE_URL: store.url,
         SUPABASE_SERVICE_ROLE_KEY: store.serviceRoleKey,
