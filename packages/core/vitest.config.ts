@@ -3,8 +3,10 @@ import { defineConfig } from 'vitest/config'
 export default defineConfig({
   test: {
     include: ['src/**/*.test.ts'],
-    // Each suite makes its own databases, so files can run side by side.
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    // Each suite makes its own databases, so files can run side by side. The limits bound hangs
+    // (no test asserts a time); a new PGlite data directory takes ≈ 5 s alone and many times
+    // that when every package's suite shares a loaded 2-core CI machine.
+    testTimeout: 90_000,
+    hookTimeout: 180_000,
   },
 })

@@ -21,6 +21,10 @@ export interface RunCliOptions {
   env?: Record<string, string | undefined>
   /** Written to stdin, which is then closed. */
   input?: string
+  /**
+   * Kills a hung CLI. Default 90 s: the first command on a new embedded vault creates its
+   * PGlite data directory (≈ 5 s alone, many times that on a loaded 2-core CI machine).
+   */
   timeoutMs?: number
 }
 
@@ -30,7 +34,7 @@ export function runCli(args: readonly string[], options: RunCliOptions = {}): Pr
     const child = spawn(process.execPath, [CLI_PATH, ...args], {
       env: { PATH: process.env.PATH, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
-      timeout: options.timeoutMs ?? 30_000,
+      timeout: options.timeoutMs ?? 90_000,
     })
     let stdout = ''
     let stderr = ''
