@@ -16,6 +16,7 @@ export {
 export {
   BEARER_TOKEN_SECRET,
   type ClientIdentifier,
+  CRON_TOKEN_SECRET,
   constantTimeEqual,
   forwardedFor,
 } from './auth/index.ts'

@@ -25,6 +25,7 @@ const denoBin = createRequire(import.meta.url).resolve('deno/bin.cjs')
 const STARTUP_MS = 240_000
 
 const tokens = testTokens()
+const CRON_TOKEN = `kwc_${crypto.randomUUID().replaceAll('-', '')}`
 let store: SupabaseTestStore
 let github: GitHubDouble
 let deno: ChildProcess
@@ -64,6 +65,7 @@ beforeAll(async () => {
         SUPABASE_URL: store.url,
         SUPABASE_SERVICE_ROLE_KEY: store.serviceRoleKey,
         GITHUB_API_URL: github.url,
+        CRON_BEARER_TOKEN: CRON_TOKEN,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
@@ -155,6 +157,22 @@ describe('the chatgpt-plugin Edge Function under Deno', () => {
       id: 1,
       result: { serverInfo: { name: 'keywarden-edge' } },
     })
+  })
+
+  it('serves metrics, and the cron route with its own token from the environment', async () => {
+    const metrics = await fetch(`${url}/metrics`, { headers: authorized })
+    expect(metrics.status).toBe(200)
+    const body = (await metrics.json()) as { metrics: Array<{ name: string }> }
+    expect(body.metrics.map((metric) => metric.name).sort()).toEqual([
+      'github_token',
+      'plugin_bearer_token',
+    ])
+    const cron = (authorization: string) =>
+      fetch(`${url}/cron/rotation-check`, { method: 'POST', headers: { authorization } })
+    expect((await cron(`Bearer ${tokens.bearer}`)).status).toBe(401)
+    const run = await cron(`Bearer ${CRON_TOKEN}`)
+    expect(run.status).toBe(200)
+    expect(await run.json()).toMatchObject({ webhook_configured: false, reminders: { due: [] } })
   })
 
   it('serves the OpenAPI document with the configured CORS allowlist', async () => {

@@ -7,7 +7,7 @@
  * 2. Hono's `secureHeaders` set on every answer (see {@link preparedSecureHeaders}).
  * 3. The body limit, before any route reads a body.
  * 4. Per route: bearer authentication on everything but health, the OpenAPI document and the
- *    manifest; then zod validation of params, query and body from the same schemas that make the
+ *    manifest (the cron route with its own token); then zod validation of params, query and body from the same schemas that make the
  *    OpenAPI document.
  *
  * Errors, validation failures and unknown routes all answer `{ error: { code, message } }`.
@@ -19,12 +19,14 @@ import type { VaultClient } from '@keywarden/core'
 import type { MiddlewareHandler } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
-import { type ClientIdentifier, createBearerAuth } from '../auth/index.ts'
+import { type ClientIdentifier, CRON_TOKEN_SECRET, createBearerAuth } from '../auth/index.ts'
 import { BASE_PATH, DEFAULT_CONFIG, type EdgePluginConfig } from '../config/index.ts'
+import { registerCronRoutes } from '../cron/index.ts'
 import { ApiError, errorBody, errorResponse, validationMessage } from '../errors/index.ts'
 import { createGitHub, registerGitHubRoutes } from '../github/index.ts'
 import { registerMcpRoutes } from '../mcp/index.ts'
 import { registerMetaRoutes } from '../meta/index.ts'
+import { registerMonitoringRoutes } from '../monitoring/index.ts'
 import { preparedSecureHeaders } from '../secure-headers/index.ts'
 import { createMetadataCache, registerVaultRoutes } from '../vault/index.ts'
 
@@ -35,7 +37,7 @@ export const AUDIT_ACCESSOR = 'chatgpt-plugin'
 export interface CreateAppOptions {
   /**
    * The vault client, created with `accessedBy: 'chatgpt-plugin'`. The app never closes it.
-   * Its environment fallback supplies `PLUGIN_BEARER_TOKEN` and `GITHUB_TOKEN`.
+   * Its environment fallback supplies `PLUGIN_BEARER_TOKEN`, `CRON_BEARER_TOKEN` and `GITHUB_TOKEN`.
    */
   client: VaultClient
   /** Settings; what is left out takes {@link DEFAULT_CONFIG}. */
@@ -85,13 +87,16 @@ export function createApp(options: CreateAppOptions) {
   // (with its AbortSignal), which cost a GET more than all the rest of its work.
   app.on(['POST', 'PUT', 'PATCH', 'DELETE'], '*', limitBody)
 
-  const auth = createBearerAuth({
+  const authOptions = {
     client,
     maxFailures: config.maxAuthFailures,
     windowMs: config.authFailureWindowMs,
     now,
     ...(options.identifyClient ? { identify: options.identifyClient } : {}),
-  })
+  }
+  const auth = createBearerAuth(authOptions)
+  // The scheduler's door: same checks and failure limit, its own token.
+  const cronAuth = createBearerAuth({ ...authOptions, secretName: CRON_TOKEN_SECRET })
   const metadata = createMetadataCache(client, config.metadataCacheMs, now)
   const github = createGitHub({
     client,
@@ -101,7 +106,13 @@ export function createApp(options: CreateAppOptions) {
 
   registerMetaRoutes(app, { client, config })
   registerVaultRoutes(app, { client, metadata, auth })
+  registerMonitoringRoutes(app, { client, auth })
   registerGitHubRoutes(app, { github, auth })
+  registerCronRoutes(app, {
+    client,
+    auth: cronAuth,
+    ...(config.webhookUrl ? { webhookUrl: config.webhookUrl } : {}),
+  })
   registerMcpRoutes(app, {
     client,
     auth,

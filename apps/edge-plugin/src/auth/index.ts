@@ -3,7 +3,9 @@
  *
  * - The expected token is a secret: `plugin_bearer_token` through the vault client, so it has
  *   the core's cache and its fallback to `PLUGIN_BEARER_TOKEN`. With neither, every protected
- *   route answers 503: the plugin fails closed rather than open.
+ *   route answers 503: the plugin fails closed rather than open. The cron route uses the same
+ *   middleware with its own secret (`cron_bearer_token`, else `CRON_BEARER_TOKEN`), so a
+ *   scheduler's token opens only that route and the plugin token never opens it.
  * - Tokens are compared in constant time ({@link constantTimeEqual}): neither the expected
  *   token's content nor its length leaks through timing.
  * - Each failure is audited (`auth_failure`), and a client with more than
@@ -12,12 +14,15 @@
  *   fill the audit log; the failures that led to the refusal are.
  * @module
  */
-import { isKeywardenError, type VaultClient } from '@keywarden/core'
+import { environmentVariableFor, isKeywardenError, type VaultClient } from '@keywarden/core'
 import type { Context, MiddlewareHandler } from 'hono'
 import { ApiError } from '../errors/index.ts'
 
 /** The vault secret holding the token; its environment fallback is `PLUGIN_BEARER_TOKEN`. */
 export const BEARER_TOKEN_SECRET = 'plugin_bearer_token'
+
+/** The vault secret holding the cron route's token; its environment fallback is `CRON_BEARER_TOKEN`. */
+export const CRON_TOKEN_SECRET = 'cron_bearer_token'
 
 /** Identifies the client a request came from, for the failure limit. */
 export type ClientIdentifier = (c: Context) => string
@@ -38,6 +43,11 @@ export const forwardedFor: ClientIdentifier = (c) =>
 /** Options for {@link createBearerAuth}. */
 export interface BearerAuthOptions {
   client: VaultClient
+  /**
+   * The vault secret holding the expected token (default {@link BEARER_TOKEN_SECRET}); the
+   * client's environment fallback reads it from the variable of the same name in upper case.
+   */
+  secretName?: string
   /** Failures allowed per window before 429. */
   maxFailures: number
   /** The window in ms. */
@@ -50,11 +60,12 @@ export interface BearerAuthOptions {
 /** Creates the middleware that guards protected routes. */
 export function createBearerAuth(options: BearerAuthOptions): MiddlewareHandler {
   const { client } = options
+  const secretName = options.secretName ?? BEARER_TOKEN_SECRET
   const identify = options.identify ?? forwardedFor
   const limiter = new FailureLimiter(options)
 
   return async (c, next) => {
-    const expected = await expectedToken(client)
+    const expected = await expectedToken(client, secretName)
     const who = identify(c)
     const retryAfterMs = limiter.blockedFor(who)
     if (retryAfterMs > 0) {
@@ -66,7 +77,7 @@ export function createBearerAuth(options: BearerAuthOptions): MiddlewareHandler 
     if (problem) {
       limiter.fail(who)
       client.recordAccess({
-        secretName: BEARER_TOKEN_SECRET,
+        secretName,
         accessType: 'auth_failure',
         success: false,
         errorMessage: `${problem} bearer token from ${who.slice(0, 64)}`,
@@ -79,15 +90,15 @@ export function createBearerAuth(options: BearerAuthOptions): MiddlewareHandler 
   }
 }
 
-async function expectedToken(client: VaultClient): Promise<string> {
+async function expectedToken(client: VaultClient, secretName: string): Promise<string> {
   try {
-    return (await client.getSecret(BEARER_TOKEN_SECRET)).value
+    return (await client.getSecret(secretName)).value
   } catch (error) {
     if (isKeywardenError(error, 'SECRET_NOT_FOUND')) {
       throw new ApiError(
         503,
         'NOT_CONFIGURED',
-        `the plugin is not configured: store ${BEARER_TOKEN_SECRET} in the vault or set PLUGIN_BEARER_TOKEN`,
+        `the plugin is not configured: store ${secretName} in the vault or set ${environmentVariableFor(secretName)}`,
       )
     }
     throw error

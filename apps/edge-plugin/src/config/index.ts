@@ -37,6 +37,11 @@ export interface EdgePluginConfig {
   metadataCacheMs: number
   /** The legacy manifest's `verification_tokens.openai`, if ChatGPT gave one. */
   openaiVerificationToken?: string
+  /**
+   * Where the cron route posts reminders and new alerts (Slack-compatible JSON). Without it the
+   * route only reports what is due and sends nothing.
+   */
+  webhookUrl?: string
 }
 
 /** The defaults of every setting that has one. */
@@ -57,10 +62,12 @@ export const DEFAULT_CONFIG: Readonly<EdgePluginConfig> = Object.freeze({
  * - `PLUGIN_PUBLIC_URL`: the public base URL; else `SUPABASE_URL` + `/functions/v1/chatgpt-plugin`
  *   when running as a Supabase Edge Function (which sets `SUPABASE_URL`);
  * - `PLUGIN_MAX_BODY_BYTES`, `PLUGIN_METADATA_CACHE_MS`: numbers;
- * - `OPENAI_VERIFICATION_TOKEN`: for the legacy manifest.
+ * - `OPENAI_VERIFICATION_TOKEN`: for the legacy manifest;
+ * - `KEYWARDEN_WEBHOOK_URL`: the webhook the cron route notifies, as for `keywarden remind`.
  *
- * The bearer token is not a setting: it is a secret (`plugin_bearer_token`, else
- * `PLUGIN_BEARER_TOKEN`), read through the vault client.
+ * The bearer tokens are not settings: they are secrets (`plugin_bearer_token`, else
+ * `PLUGIN_BEARER_TOKEN`; `cron_bearer_token`, else `CRON_BEARER_TOKEN`), read through the vault
+ * client.
  */
 export function configFromEnv(
   env: Environment,
@@ -83,6 +90,7 @@ export function configFromEnv(
     ...(env.OPENAI_VERIFICATION_TOKEN
       ? { openaiVerificationToken: env.OPENAI_VERIFICATION_TOKEN }
       : {}),
+    ...(env.KEYWARDEN_WEBHOOK_URL ? { webhookUrl: env.KEYWARDEN_WEBHOOK_URL } : {}),
     ...overrides,
   }
 }

@@ -95,8 +95,14 @@ describe('GET /openapi.json', () => {
         .filter((route) => route.path !== `${BASE_PATH}/*`)
         .map((route) => `${route.method} ${route.path.slice(BASE_PATH.length)}`),
     )
-    expect(routes.size).toBe(15)
-    expect(new Set(documented)).toEqual(routes)
+    expect(routes.size).toBe(18)
+    // The one route left out on purpose: the scheduler's, which the GPT's token cannot open.
+    const CRON_ROUTE = 'POST /cron/rotation-check'
+    expect(routes).toContain(CRON_ROUTE)
+    expect(documented).not.toContain(CRON_ROUTE)
+    expect(new Set(documented)).toEqual(
+      new Set([...routes].filter((route) => route !== CRON_ROUTE)),
+    )
   })
 
   it('fits GPT Actions: operationIds, short descriptions, consequential writes, bearer security', async () => {

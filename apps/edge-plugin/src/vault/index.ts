@@ -19,9 +19,11 @@ import { parseSince } from '@keywarden/mcp-server'
 import type { MiddlewareHandler } from 'hono'
 import { errorResponses, PROTECTED_ERRORS } from '../errors/index.ts'
 
-const iso = (date: Date | null): string | null => (date === null ? null : date.toISOString())
+/** A date as the API shows it: ISO 8601, or null. */
+export const iso = (date: Date | null): string | null => (date === null ? null : date.toISOString())
 
-const SecretTypeSchema = z.enum(SECRET_TYPES as unknown as [string, ...string[]])
+/** A secret type, as the API shows it. */
+export const SecretTypeSchema = z.enum(SECRET_TYPES as unknown as [string, ...string[]])
 
 /** A secret's metadata as the API shows it. */
 export const SecretMetadataSchema = z
@@ -79,7 +81,8 @@ const NameParam = z.object({
 /** A `true`/`false` query flag. */
 const flag = z.enum(['true', 'false']).transform((value) => value === 'true')
 
-const security = [{ bearerAuth: [] }]
+/** The OpenAPI security of every bearer-protected route. */
+export const security = [{ bearerAuth: [] }]
 
 function metadataJson(secret: SecretMetadata): z.infer<typeof SecretMetadataSchema> {
   return {

@@ -1,0 +1,162 @@
+/**
+ * The monitoring routes: per-secret usage metrics (`secret_metrics()` in SQL) and alerts on
+ * suspicious access or overdue secrets (`secret_alerts(since)`). Read-only and value-free: the
+ * SQL computes them from metadata and the audit log. Sending new alerts to the webhook is the
+ * cron route's job, so a GPT asking about alerts never notifies anyone.
+ * @module
+ */
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi'
+import type { SecretAlert, SecretMetric, VaultClient } from '@keywarden/core'
+import { parseSince } from '@keywarden/mcp-server'
+import type { MiddlewareHandler } from 'hono'
+import { errorResponses, PROTECTED_ERRORS } from '../errors/index.ts'
+import { iso, SecretTypeSchema, security } from '../vault/index.ts'
+
+const LevelSchema = z.enum(['low', 'medium', 'high', 'critical'])
+
+const SecretMetricSchema = z
+  .object({
+    name: z.string(),
+    type: SecretTypeSchema,
+    risk_level: LevelSchema,
+    accesses_24h: z.number().int(),
+    accesses_7d: z.number().int(),
+    failed_7d: z.number().int(),
+    failure_rate: z.number().openapi({ description: 'Failed share of the 7 days, 0 to 1' }),
+    accessors_7d: z.array(z.string()),
+    last_accessed_at: z.string().nullable(),
+    last_rotated_at: z.string().nullable(),
+    seconds_since_rotation: z.number().int(),
+    rotation_due_at: z.string().nullable(),
+    expires_at: z.string().nullable(),
+    rotation_staged_at: z.string().nullable(),
+  })
+  .openapi('SecretMetric')
+
+const SecretAlertSchema = z
+  .object({
+    key: z.string(),
+    kind: z.enum([
+      'failed_access_burst',
+      'new_accessor',
+      'access_spike',
+      'rotation_overdue',
+      'secret_expired',
+    ]),
+    severity: LevelSchema,
+    secret_name: z.string().nullable(),
+    accessed_by: z.string().nullable(),
+    occurred_at: z.string(),
+    evidence: z
+      .record(z.string(), z.unknown())
+      .openapi({ description: 'Counts and times behind the alert' }),
+  })
+  .openapi('SecretAlert')
+
+function metricJson(metric: SecretMetric): z.infer<typeof SecretMetricSchema> {
+  return {
+    name: metric.name,
+    type: metric.type,
+    risk_level: metric.riskLevel,
+    accesses_24h: metric.accesses24h,
+    accesses_7d: metric.accesses7d,
+    failed_7d: metric.failed7d,
+    failure_rate: metric.failureRate,
+    accessors_7d: [...metric.accessors7d],
+    last_accessed_at: iso(metric.lastAccessedAt),
+    last_rotated_at: iso(metric.lastRotatedAt),
+    seconds_since_rotation: metric.secondsSinceRotation,
+    rotation_due_at: iso(metric.rotationDueAt),
+    expires_at: iso(metric.expiresAt),
+    rotation_staged_at: iso(metric.rotationStagedAt),
+  }
+}
+
+function alertJson(alert: SecretAlert): z.infer<typeof SecretAlertSchema> {
+  return {
+    key: alert.key,
+    kind: alert.kind,
+    severity: alert.severity,
+    secret_name: alert.secretName,
+    accessed_by: alert.accessedBy,
+    occurred_at: alert.occurredAt.toISOString(),
+    evidence: alert.evidence,
+  }
+}
+
+/** What the monitoring routes need. */
+export interface MonitoringRouteDeps {
+  client: VaultClient
+  auth: MiddlewareHandler
+}
+
+/** Registers `GET /metrics` and `GET /alerts`. */
+export function registerMonitoringRoutes(app: OpenAPIHono, { client, auth }: MonitoringRouteDeps) {
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/metrics',
+      operationId: 'secretMetrics',
+      summary: 'Usage metrics per secret',
+      description:
+        'Per secret: accesses in the last 24 hours and 7 days, failed-access rate, the accessors (services) that used it, time since its last rotation, last access, rotation due date and expiry. Never values.',
+      security,
+      middleware: [auth] as const,
+      responses: {
+        200: {
+          description: 'The metrics, by secret name',
+          content: {
+            'application/json': {
+              schema: z.object({ count: z.number().int(), metrics: z.array(SecretMetricSchema) }),
+            },
+          },
+        },
+        ...errorResponses(...PROTECTED_ERRORS),
+      },
+    }),
+    async (c) => {
+      const metrics = (await client.secretMetrics()).map(metricJson)
+      return c.json({ count: metrics.length, metrics }, 200)
+    },
+  )
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/alerts',
+      operationId: 'secretAlerts',
+      summary: 'Security alerts',
+      description:
+        'Alerts since `since` (90m, 24h, 30d or an ISO date; default 24h): failed-access bursts, an accessor new to a secret, access spikes, secrets overdue for rotation or expired. Each has a kind, severity, secret, accessor and evidence.',
+      security,
+      middleware: [auth] as const,
+      request: {
+        query: z.object({
+          since: z
+            .string()
+            .max(64)
+            .optional()
+            .openapi({ param: { name: 'since', in: 'query' }, example: '24h' }),
+        }),
+      },
+      responses: {
+        200: {
+          description: 'The alerts, oldest first',
+          content: {
+            'application/json': {
+              schema: z.object({ count: z.number().int(), alerts: z.array(SecretAlertSchema) }),
+            },
+          },
+        },
+        ...errorResponses(...PROTECTED_ERRORS),
+      },
+    }),
+    async (c) => {
+      const { since } = c.req.valid('query')
+      const alerts = (
+        await client.secretAlerts(since === undefined ? {} : { since: parseSince(since) })
+      ).map(alertJson)
+      return c.json({ count: alerts.length, alerts }, 200)
+    },
+  )
+}
