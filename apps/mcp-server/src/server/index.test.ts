@@ -140,6 +140,9 @@ describe('tools/list', () => {
       'check_expiring_secrets',
       'query_audit_log',
       'vault_health',
+      'secret_metrics',
+      'secret_alerts',
+      'incident_report',
       'reveal_secret',
     ]) {
       expect(byName.get(name)?.annotations?.readOnlyHint, name).toBe(true)
@@ -248,6 +251,140 @@ describe('read-only tools', () => {
       backend: { kind: 'postgres', reachable: true },
       accessed_by: 'mcp:test',
     })
+  })
+})
+
+describe('monitoring tools', () => {
+  const MINUTE = 60_000
+  const DAY = 1_440 * MINUTE
+  const WATCHED_VALUE = `${CANARY}-watched`
+
+  /**
+   * A realistic history for `watched_key`: a service that has used it for days, one that
+   * stopped 40 days ago, and an intruder that reads it for the first time after 6 failed tries.
+   * Written with explicit created_at through log_secret_access_batch, as the SQL tests do.
+   */
+  beforeAll(async () => {
+    await vault.storeSecret('watched_key', WATCHED_VALUE, { type: 'api_key' })
+    const now = Date.now()
+    const event = (accessedBy: string, ago: number, extra: Record<string, unknown> = {}) => ({
+      secret_name: 'watched_key',
+      accessed_by: accessedBy,
+      access_type: 'read',
+      success: true,
+      event_count: 1,
+      created_at: new Date(now - ago).toISOString(),
+      ...extra,
+    })
+    const events = [
+      event('old-service', 40 * DAY),
+      event('svc-app', 3 * DAY, { access_type: 'cache_hit', event_count: 5 }),
+      event('svc-app', 120 * MINUTE),
+      ...Array.from({ length: 6 }, (_, index) =>
+        event('intruder', (20 - index) * MINUTE, { success: false, error_message: 'denied' }),
+      ),
+      event('intruder', 10 * MINUTE),
+    ]
+    const connection = await database.connect()
+    try {
+      await connection.query('SELECT public.log_secret_access_batch($1::jsonb)', [
+        JSON.stringify(events),
+      ])
+    } finally {
+      await connection.end()
+    }
+  })
+
+  it('secret_metrics counts accesses, failures and accessors per secret', async () => {
+    const result = await logged('secret_metrics')
+    expect(result.isError).toBeFalsy()
+    const { metrics } = result.structuredContent as { metrics: Array<Record<string, unknown>> }
+    const watched = metrics.find((metric) => metric.name === 'watched_key')
+    expect(watched).toMatchObject({
+      type: 'api_key',
+      risk_level: 'high',
+      // svc-app 1 + intruder 6 failed + 1 in 24 hours; plus svc-app's 5 cache hits in 7 days.
+      accesses_24h: 8,
+      accesses_7d: 13,
+      failed_7d: 6,
+      failure_rate: 0.4615,
+      rotation_staged_at: null,
+    })
+    expect(watched?.accessors_7d).toEqual(['intruder', 'svc-app'])
+    expect(Date.parse(watched?.last_accessed_at as string)).toBeGreaterThan(
+      Date.now() - 11 * MINUTE,
+    )
+    expect(textOf(result)).toMatch(
+      /- watched_key \(high\): 8 accesses in 24h, 13 in 7d, 46\.2% failed, 2 accessor\(s\)/,
+    )
+  })
+
+  it('secret_alerts reports the intruder, not the regular service, within since', async () => {
+    const result = await logged('secret_alerts', { since: '24h' })
+    expect(result.isError).toBeFalsy()
+    const { alerts } = result.structuredContent as {
+      alerts: Array<{ kind: string; secret: string; accessor: string | null; evidence: object }>
+    }
+    const watched = alerts
+      .filter((alert) => alert.secret === 'watched_key')
+      .map((alert) => [alert.kind, alert.accessor])
+      .sort()
+    expect(watched).toEqual([
+      ['failed_access_burst', 'intruder'],
+      ['new_accessor', 'intruder'],
+    ])
+    const burst = alerts.find((alert) => alert.kind === 'failed_access_burst')
+    expect(burst).toMatchObject({ severity: 'high', evidence: { failures_in_hour: 6 } })
+    expect(textOf(result)).toMatch(/ high failed_access_burst watched_key by intruder /)
+
+    // An ISO date works too; a window after the intruder's visit holds none of its alerts.
+    const later = await logged('secret_alerts', {
+      since: new Date(Date.now() - 5 * MINUTE).toISOString(),
+    })
+    expect(later.structuredContent).toMatchObject({ count: 0, alerts: [] })
+    expect(textOf(later)).toBe('No alerts.')
+
+    const bad = await logged('secret_alerts', { since: 'soon' })
+    expect(bad.isError).toBe(true)
+    expect(textOf(bad)).toMatch(/^INVALID_ARGUMENT: since must be/)
+  })
+
+  it('incident_report lists 30 days of accessors, the trail and the revocation, rotating nothing', async () => {
+    const result = await logged('incident_report', { name: 'watched_key', limit: 3 })
+    expect(result.isError).toBeFalsy()
+    const report = result.structuredContent as {
+      version: number
+      accessors: Array<{ accessed_by: string; accesses: number; failures: number }>
+      audit_trail: { total_rows: number; complete: boolean; records: Array<{ id: number }> }
+      revocation: { instruction: string; urls: string[] }
+    }
+    expect(report.version).toBe(1)
+    // old-service's read is 40 days old: in the trail, not among the accessors.
+    expect(report.accessors.filter((entry) => entry.accessed_by !== 'mcp:test')).toEqual([
+      expect.objectContaining({ accessed_by: 'intruder', accesses: 7, failures: 6 }),
+      expect.objectContaining({ accessed_by: 'svc-app', accesses: 6, failures: 0 }),
+    ])
+    const trail = await vault.queryAudit({ secretName: 'watched_key', limit: 1000 })
+    expect(report.audit_trail).toMatchObject({ total_rows: trail.length, complete: true })
+    expect(report.audit_trail.records.map((record) => record.id)).toEqual(
+      trail.slice(0, 3).map((record) => record.id),
+    )
+    expect(trail.some((record) => record.accessedBy === 'old-service')).toBe(true)
+    expect(report.revocation.urls).toContain('https://platform.openai.com/api-keys')
+    const text = textOf(result)
+    expect(text).toContain('nothing was rotated')
+    expect(text).toContain('- intruder: 7 access(es), 6 failed')
+    expect(text).toContain(`the newest 3 included`)
+
+    // Read-only: the secret still serves the same version and value.
+    expect(await vault.getSecret('watched_key')).toMatchObject({
+      value: WATCHED_VALUE,
+      version: 1,
+    })
+    await logged('incident_report', { name: 'canary_token' })
+    const missing = await logged('incident_report', { name: 'no_such_secret' })
+    expect(missing.isError).toBe(true)
+    expect(textOf(missing)).toBe('SECRET_NOT_FOUND: secret no_such_secret is not in the vault')
   })
 })
 
@@ -768,6 +905,7 @@ describe('canary', () => {
     const forms = [
       CANARY,
       `${CANARY}-2`,
+      `${CANARY}-watched`,
       Buffer.from(CANARY).toString('base64'),
       Buffer.from(CANARY).toString('base64url'),
       Buffer.from(CANARY).toString('hex'),

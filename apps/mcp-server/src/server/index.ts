@@ -3,7 +3,8 @@
  * later, the edge plugin's MCP endpoint): each tool has a zod input and output schema,
  * returns `structuredContent` plus a short text rendering, and carries truthful annotations.
  *
- * What a model can see: names, metadata, expiry, the audit log and health — never a value,
+ * What a model can see: names, metadata, expiry, the audit log, usage metrics, alerts,
+ * incident reports and health — never a value,
  * except through `reveal_secret` for a secret the user marked agent-visible. Values given to
  * `store_secret` and `rotate_secret` are never echoed back; `http_request` and `run_command`
  * use values and return responses and output with them masked. Errors are `CODE: message`
@@ -15,10 +16,14 @@
  */
 import {
   type AuditRecord,
+  buildIncidentReport,
   type ExpiringSecret,
+  type IncidentReport,
   KeywardenError,
   SECRET_TYPES,
+  type SecretAlert,
   type SecretMetadata,
+  type SecretMetric,
   type SecretType,
   type VaultClient,
 } from '@keywarden/core'
@@ -69,6 +74,9 @@ export const TOOL_NAMES = [
   'check_expiring_secrets',
   'query_audit_log',
   'vault_health',
+  'secret_metrics',
+  'secret_alerts',
+  'incident_report',
   'store_secret',
   'rotate_secret',
   'delete_secret',
@@ -124,6 +132,64 @@ const auditShape = z.object({
   source: z.string().nullable(),
 })
 
+const levels = ['low', 'medium', 'high', 'critical'] as const
+
+const metricShape = z.object({
+  name: z.string(),
+  type: z.enum(secretTypes),
+  risk_level: z.enum(levels),
+  accesses_24h: z.number(),
+  accesses_7d: z.number(),
+  failed_7d: z.number(),
+  failure_rate: z.number(),
+  accessors_7d: z.array(z.string()),
+  last_accessed_at: z.string().nullable(),
+  last_rotated_at: z.string().nullable(),
+  seconds_since_rotation: z.number(),
+  rotation_due_at: z.string().nullable(),
+  expires_at: z.string().nullable(),
+  rotation_staged_at: z.string().nullable(),
+})
+
+const alertShape = z.object({
+  key: z.string(),
+  kind: z.enum([
+    'failed_access_burst',
+    'new_accessor',
+    'access_spike',
+    'rotation_overdue',
+    'secret_expired',
+  ]),
+  severity: z.enum(levels),
+  secret: z.string().nullable(),
+  accessor: z.string().nullable(),
+  occurred_at: z.string(),
+  evidence: z.record(z.string(), z.unknown()),
+})
+
+const incidentShape = z.object({
+  name: z.string(),
+  type: z.enum(secretTypes),
+  version: z.number(),
+  generated_at: z.string(),
+  since: z.string(),
+  accessors: z.array(
+    z.object({
+      accessed_by: z.string(),
+      accesses: z.number(),
+      failures: z.number(),
+      first_at: z.string(),
+      last_at: z.string(),
+    }),
+  ),
+  audit_trail: z.object({
+    total_rows: z.number(),
+    complete: z.boolean(),
+    records: z.array(auditShape),
+  }),
+  revocation: z.object({ instruction: z.string(), urls: z.array(z.string()) }),
+})
+
 const iso = (date: Date | null): string | null => (date === null ? null : date.toISOString())
 
 function metadataOutput(secret: SecretMetadata): MetadataOutput {
@@ -169,6 +235,78 @@ function auditOutput(record: AuditRecord): z.infer<typeof auditShape> {
     secret_version: record.secretVersion,
     source: record.source,
   }
+}
+
+function metricOutput(metric: SecretMetric): z.infer<typeof metricShape> {
+  return {
+    name: metric.name,
+    type: metric.type,
+    risk_level: metric.riskLevel,
+    accesses_24h: metric.accesses24h,
+    accesses_7d: metric.accesses7d,
+    failed_7d: metric.failed7d,
+    failure_rate: metric.failureRate,
+    accessors_7d: [...metric.accessors7d],
+    last_accessed_at: iso(metric.lastAccessedAt),
+    last_rotated_at: iso(metric.lastRotatedAt),
+    seconds_since_rotation: metric.secondsSinceRotation,
+    rotation_due_at: iso(metric.rotationDueAt),
+    expires_at: iso(metric.expiresAt),
+    rotation_staged_at: iso(metric.rotationStagedAt),
+  }
+}
+
+function alertOutput(alert: SecretAlert): z.infer<typeof alertShape> {
+  return {
+    key: alert.key,
+    kind: alert.kind,
+    severity: alert.severity,
+    secret: alert.secretName,
+    accessor: alert.accessedBy,
+    occurred_at: alert.occurredAt.toISOString(),
+    evidence: alert.evidence,
+  }
+}
+
+/** The report with the newest `limit` audit rows: the whole trail is the CLI's CSV. */
+function incidentOutput(report: IncidentReport, limit: number): z.infer<typeof incidentShape> {
+  return {
+    name: report.name,
+    type: report.type,
+    version: report.version,
+    generated_at: report.generatedAt.toISOString(),
+    since: report.since.toISOString(),
+    accessors: report.accessors.map((accessor) => ({
+      accessed_by: accessor.accessedBy,
+      accesses: accessor.accesses,
+      failures: accessor.failures,
+      first_at: accessor.firstAt.toISOString(),
+      last_at: accessor.lastAt.toISOString(),
+    })),
+    audit_trail: {
+      total_rows: report.auditTrail.length,
+      complete: !report.auditTrailTruncated,
+      records: report.auditTrail.slice(0, limit).map(auditOutput),
+    },
+    revocation: { instruction: report.revocation.instruction, urls: [...report.revocation.urls] },
+  }
+}
+
+function describeIncident(report: z.infer<typeof incidentShape>): string {
+  const { audit_trail: trail } = report
+  return [
+    `Incident report for ${report.name} (${report.type}, v${report.version}); nothing was rotated.`,
+    `Accessors since ${report.since}:`,
+    ...(report.accessors.length === 0
+      ? ['- none']
+      : report.accessors.map(
+          (accessor) =>
+            `- ${accessor.accessed_by}: ${accessor.accesses} access(es)${accessor.failures > 0 ? `, ${accessor.failures} failed` : ''}, last ${accessor.last_at}`,
+        )),
+    `Audit trail: ${trail.total_rows}${trail.complete ? '' : '+'} rows, the newest ${trail.records.length} included.`,
+    `Revoke the old value: ${report.revocation.instruction}.`,
+    ...report.revocation.urls.map((url) => `  ${url}`),
+  ].join('\n')
 }
 
 /**
@@ -364,6 +502,82 @@ export function createKeywardenMcpServer(
         const health = await client.health()
         const text = `secret source: ${health.secret_source}; backend ${health.backend.kind} (${health.backend.target}) ${health.backend.reachable ? 'reachable' : `unreachable${health.backend.error ? `: ${health.backend.error}` : ''}`}`
         return ok({ ...health }, text)
+      }),
+  )
+
+  server.registerTool(
+    'secret_metrics',
+    {
+      title: 'Secret usage metrics',
+      description:
+        'Per secret: accesses in the last 24 hours and 7 days, the failed share, the accessors (services) of the last 7 days, the last access, time since rotation, risk level and rotation due date. Never values.',
+      inputSchema: z.strictObject({}),
+      outputSchema: z.object({ count: z.number(), metrics: z.array(metricShape) }),
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    () =>
+      guarded('secret_metrics', log, async () => {
+        const metrics = (await client.secretMetrics()).map(metricOutput)
+        const text =
+          metrics.length === 0
+            ? 'The vault has no secrets.'
+            : metrics
+                .map(
+                  (metric) =>
+                    `- ${metric.name} (${metric.risk_level}): ${metric.accesses_24h} accesses in 24h, ${metric.accesses_7d} in 7d, ${(metric.failure_rate * 100).toFixed(1)}% failed, ${metric.accessors_7d.length} accessor(s)${metric.rotation_due_at ? `, rotation due ${metric.rotation_due_at}` : ''}`,
+                )
+                .join('\n')
+        return ok({ count: metrics.length, metrics }, text)
+      }),
+  )
+
+  server.registerTool(
+    'secret_alerts',
+    {
+      title: 'Secret alerts',
+      description:
+        'Suspicious access and overdue secrets since `since` (a duration such as 24h or 7d, or an ISO date; default 24h): failed-access bursts, new accessors, access spikes, overdue rotations, expired secrets. Each alert has a kind, severity, secret, accessor and evidence (counts, times). Sends no notification.',
+      inputSchema: z.strictObject({
+        since: z.string().max(64).optional().describe('e.g. 90m, 24h, 7d, or 2026-01-31T00:00Z'),
+      }),
+      outputSchema: z.object({ count: z.number(), alerts: z.array(alertShape) }),
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    ({ since }) =>
+      guarded('secret_alerts', log, async () => {
+        const alerts = (
+          await client.secretAlerts(since === undefined ? {} : { since: parseSince(since) })
+        ).map(alertOutput)
+        const text =
+          alerts.length === 0
+            ? 'No alerts.'
+            : alerts
+                .map(
+                  (alert) =>
+                    `${alert.occurred_at} ${alert.severity} ${alert.kind} ${alert.secret ?? '-'}${alert.accessor ? ` by ${alert.accessor}` : ''} ${JSON.stringify(alert.evidence)}`,
+                )
+                .join('\n')
+        return ok({ count: alerts.length, alerts }, text)
+      }),
+  )
+
+  server.registerTool(
+    'incident_report',
+    {
+      title: 'Incident report',
+      description:
+        'For a possibly leaked secret: every accessor in the last 30 days, its audit trail (the newest `limit` rows, default 50) and where to revoke the old value at the provider. Read-only: it does not rotate; the user runs `keywarden incident NAME` for that.',
+      inputSchema: z.strictObject({
+        name: nameInput,
+        limit: z.number().int().min(1).max(1000).optional().describe('Audit rows to include'),
+      }),
+      outputSchema: incidentShape,
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    ({ name, limit = 50 }) =>
+      guarded('incident_report', log, async () => {
+        const report = incidentOutput(await buildIncidentReport(client, name), limit)
+        return ok(report, describeIncident(report))
       }),
   )
 
