@@ -122,3 +122,15 @@ export {
   type StoreKind,
   type StoreSecretInput,
 } from './store/index.ts'
+export {
+  type AuditRecordJson,
+  auditRecordJson,
+  type ExpiringSecretJson,
+  expiringSecretJson,
+  type SecretAlertJson,
+  type SecretMetadataJson,
+  type SecretMetricJson,
+  secretAlertJson,
+  secretMetadataJson,
+  secretMetricJson,
+} from './wire/index.ts'

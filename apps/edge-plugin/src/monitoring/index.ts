@@ -6,11 +6,11 @@
  * @module
  */
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi'
-import type { SecretAlert, SecretMetric, VaultClient } from '@keywarden/core'
+import { secretAlertJson, secretMetricJson, type VaultClient } from '@keywarden/core'
 import { parseSince } from '@keywarden/mcp-server'
 import type { MiddlewareHandler } from 'hono'
 import { errorResponses, PROTECTED_ERRORS } from '../errors/index.ts'
-import { iso, SecretTypeSchema, security } from '../vault/index.ts'
+import { SecretTypeSchema, security } from '../vault/index.ts'
 
 const LevelSchema = z.enum(['low', 'medium', 'high', 'critical'])
 
@@ -53,37 +53,6 @@ const SecretAlertSchema = z
   })
   .openapi('SecretAlert')
 
-function metricJson(metric: SecretMetric): z.infer<typeof SecretMetricSchema> {
-  return {
-    name: metric.name,
-    type: metric.type,
-    risk_level: metric.riskLevel,
-    accesses_24h: metric.accesses24h,
-    accesses_7d: metric.accesses7d,
-    failed_7d: metric.failed7d,
-    failure_rate: metric.failureRate,
-    accessors_7d: [...metric.accessors7d],
-    last_accessed_at: iso(metric.lastAccessedAt),
-    last_rotated_at: iso(metric.lastRotatedAt),
-    seconds_since_rotation: metric.secondsSinceRotation,
-    rotation_due_at: iso(metric.rotationDueAt),
-    expires_at: iso(metric.expiresAt),
-    rotation_staged_at: iso(metric.rotationStagedAt),
-  }
-}
-
-function alertJson(alert: SecretAlert): z.infer<typeof SecretAlertSchema> {
-  return {
-    key: alert.key,
-    kind: alert.kind,
-    severity: alert.severity,
-    secret_name: alert.secretName,
-    accessed_by: alert.accessedBy,
-    occurred_at: alert.occurredAt.toISOString(),
-    evidence: alert.evidence,
-  }
-}
-
 /** What the monitoring routes need. */
 export interface MonitoringRouteDeps {
   client: VaultClient
@@ -115,7 +84,7 @@ export function registerMonitoringRoutes(app: OpenAPIHono, { client, auth }: Mon
       },
     }),
     async (c) => {
-      const metrics = (await client.secretMetrics()).map(metricJson)
+      const metrics = (await client.secretMetrics()).map(secretMetricJson)
       return c.json({ count: metrics.length, metrics }, 200)
     },
   )
@@ -155,7 +124,7 @@ export function registerMonitoringRoutes(app: OpenAPIHono, { client, auth }: Mon
       const { since } = c.req.valid('query')
       const alerts = (
         await client.secretAlerts(since === undefined ? {} : { since: parseSince(since) })
-      ).map(alertJson)
+      ).map(secretAlertJson)
       return c.json({ count: alerts.length, alerts }, 200)
     },
   )

@@ -7,20 +7,18 @@
  */
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi'
 import {
-  type AuditRecord,
-  type ExpiringSecret,
+  auditRecordJson,
+  expiringSecretJson,
   KeywardenError,
   SECRET_NAME_PATTERN,
   SECRET_TYPES,
   type SecretMetadata,
+  secretMetadataJson,
   type VaultClient,
 } from '@keywarden/core'
 import { parseSince } from '@keywarden/mcp-server'
 import type { MiddlewareHandler } from 'hono'
 import { errorResponses, PROTECTED_ERRORS } from '../errors/index.ts'
-
-/** A date as the API shows it: ISO 8601, or null. */
-export const iso = (date: Date | null): string | null => (date === null ? null : date.toISOString())
 
 /** A secret type, as the API shows it. */
 export const SecretTypeSchema = z.enum(SECRET_TYPES as unknown as [string, ...string[]])
@@ -83,51 +81,6 @@ const flag = z.enum(['true', 'false']).transform((value) => value === 'true')
 
 /** The OpenAPI security of every bearer-protected route. */
 export const security = [{ bearerAuth: [] }]
-
-function metadataJson(secret: SecretMetadata): z.infer<typeof SecretMetadataSchema> {
-  return {
-    name: secret.name,
-    description: secret.description,
-    type: secret.type,
-    version: secret.version,
-    created_at: secret.createdAt.toISOString(),
-    updated_at: secret.updatedAt.toISOString(),
-    last_rotated_at: iso(secret.lastRotatedAt),
-    expires_at: iso(secret.expiresAt),
-    rotation_interval_days: secret.rotationIntervalDays,
-    rotation_due_at: iso(secret.rotationDueAt),
-    previous_valid_until: iso(secret.previousValidUntil),
-    agent_visible: secret.agentVisible,
-    allowed_hosts: [...secret.allowedHosts],
-  }
-}
-
-function expiringJson(secret: ExpiringSecret): z.infer<typeof ExpiringSecretSchema> {
-  return {
-    name: secret.name,
-    type: secret.type,
-    reason: secret.reason,
-    due_at: secret.dueAt.toISOString(),
-    expires_at: iso(secret.expiresAt),
-    rotation_due_at: iso(secret.rotationDueAt),
-    overdue: secret.overdue,
-  }
-}
-
-function auditJson(record: AuditRecord): z.infer<typeof AuditRecordSchema> {
-  return {
-    id: record.id,
-    secret_name: record.secretName,
-    accessed_by: record.accessedBy,
-    access_type: record.accessType,
-    success: record.success,
-    error_message: record.errorMessage,
-    created_at: record.createdAt.toISOString(),
-    event_count: record.eventCount,
-    secret_version: record.secretVersion,
-    source: record.source,
-  }
-}
 
 /** The listed metadata, kept for `ttlMs`, with one load shared by concurrent requests. */
 export interface MetadataCache {
@@ -204,7 +157,7 @@ export function registerVaultRoutes(app: OpenAPIHono, { client, metadata, auth }
       const list = await metadata.list()
       let body = listings.get(list)
       if (body === undefined) {
-        const secrets = list.map(metadataJson)
+        const secrets = list.map(secretMetadataJson)
         body = JSON.stringify({ count: secrets.length, secrets })
         listings.set(list, body)
       }
@@ -250,7 +203,7 @@ export function registerVaultRoutes(app: OpenAPIHono, { client, metadata, auth }
     }),
     async (c) => {
       const { days } = c.req.valid('query')
-      const secrets = (await client.checkExpiringSecrets(days)).map(expiringJson)
+      const secrets = (await client.checkExpiringSecrets(days)).map(expiringSecretJson)
       return c.json({ days, secrets }, 200)
     },
   )
@@ -282,7 +235,7 @@ export function registerVaultRoutes(app: OpenAPIHono, { client, metadata, auth }
           secretName: name,
         })
       }
-      return c.json(metadataJson(found), 200)
+      return c.json(secretMetadataJson(found), 200)
     },
   )
 
@@ -339,7 +292,7 @@ export function registerVaultRoutes(app: OpenAPIHono, { client, metadata, auth }
           ...(since === undefined ? {} : { since: parseSince(since) }),
           limit,
         })
-      ).map(auditJson)
+      ).map(auditRecordJson)
       return c.json({ count: records.length, records }, 200)
     },
   )

@@ -323,11 +323,16 @@ describe('monitoring tools', () => {
     const result = await logged('secret_alerts', { since: '24h' })
     expect(result.isError).toBeFalsy()
     const { alerts } = result.structuredContent as {
-      alerts: Array<{ kind: string; secret: string; accessor: string | null; evidence: object }>
+      alerts: Array<{
+        kind: string
+        secret_name: string
+        accessed_by: string | null
+        evidence: object
+      }>
     }
     const watched = alerts
-      .filter((alert) => alert.secret === 'watched_key')
-      .map((alert) => [alert.kind, alert.accessor])
+      .filter((alert) => alert.secret_name === 'watched_key')
+      .map((alert) => [alert.kind, alert.accessed_by])
       .sort()
     expect(watched).toEqual([
       ['failed_access_burst', 'intruder'],

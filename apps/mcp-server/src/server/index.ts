@@ -15,16 +15,17 @@
  * @module
  */
 import {
-  type AuditRecord,
+  auditRecordJson,
   buildIncidentReport,
-  type ExpiringSecret,
+  expiringSecretJson,
   type IncidentReport,
   KeywardenError,
   SECRET_TYPES,
-  type SecretAlert,
   type SecretMetadata,
-  type SecretMetric,
   type SecretType,
+  secretAlertJson,
+  secretMetadataJson,
+  secretMetricJson,
   type VaultClient,
 } from '@keywarden/core'
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
@@ -161,8 +162,8 @@ const alertShape = z.object({
     'secret_expired',
   ]),
   severity: z.enum(levels),
-  secret: z.string().nullable(),
-  accessor: z.string().nullable(),
+  secret_name: z.string().nullable(),
+  accessed_by: z.string().nullable(),
   occurred_at: z.string(),
   evidence: z.record(z.string(), z.unknown()),
 })
@@ -192,82 +193,6 @@ const incidentShape = z.object({
 
 const iso = (date: Date | null): string | null => (date === null ? null : date.toISOString())
 
-function metadataOutput(secret: SecretMetadata): MetadataOutput {
-  return {
-    name: secret.name,
-    description: secret.description,
-    type: secret.type,
-    version: secret.version,
-    created_at: secret.createdAt.toISOString(),
-    updated_at: secret.updatedAt.toISOString(),
-    last_rotated_at: iso(secret.lastRotatedAt),
-    expires_at: iso(secret.expiresAt),
-    rotation_interval_days: secret.rotationIntervalDays,
-    rotation_due_at: iso(secret.rotationDueAt),
-    previous_valid_until: iso(secret.previousValidUntil),
-    agent_visible: secret.agentVisible,
-    allowed_hosts: [...secret.allowedHosts],
-  }
-}
-
-function expiringOutput(secret: ExpiringSecret): z.infer<typeof expiringShape> {
-  return {
-    name: secret.name,
-    type: secret.type,
-    reason: secret.reason,
-    due_at: secret.dueAt.toISOString(),
-    expires_at: iso(secret.expiresAt),
-    rotation_due_at: iso(secret.rotationDueAt),
-    overdue: secret.overdue,
-  }
-}
-
-function auditOutput(record: AuditRecord): z.infer<typeof auditShape> {
-  return {
-    id: record.id,
-    secret_name: record.secretName,
-    accessed_by: record.accessedBy,
-    access_type: record.accessType,
-    success: record.success,
-    error_message: record.errorMessage,
-    created_at: record.createdAt.toISOString(),
-    event_count: record.eventCount,
-    secret_version: record.secretVersion,
-    source: record.source,
-  }
-}
-
-function metricOutput(metric: SecretMetric): z.infer<typeof metricShape> {
-  return {
-    name: metric.name,
-    type: metric.type,
-    risk_level: metric.riskLevel,
-    accesses_24h: metric.accesses24h,
-    accesses_7d: metric.accesses7d,
-    failed_7d: metric.failed7d,
-    failure_rate: metric.failureRate,
-    accessors_7d: [...metric.accessors7d],
-    last_accessed_at: iso(metric.lastAccessedAt),
-    last_rotated_at: iso(metric.lastRotatedAt),
-    seconds_since_rotation: metric.secondsSinceRotation,
-    rotation_due_at: iso(metric.rotationDueAt),
-    expires_at: iso(metric.expiresAt),
-    rotation_staged_at: iso(metric.rotationStagedAt),
-  }
-}
-
-function alertOutput(alert: SecretAlert): z.infer<typeof alertShape> {
-  return {
-    key: alert.key,
-    kind: alert.kind,
-    severity: alert.severity,
-    secret: alert.secretName,
-    accessor: alert.accessedBy,
-    occurred_at: alert.occurredAt.toISOString(),
-    evidence: alert.evidence,
-  }
-}
-
 /** The report with the newest `limit` audit rows: the whole trail is the CLI's CSV. */
 function incidentOutput(report: IncidentReport, limit: number): z.infer<typeof incidentShape> {
   return {
@@ -286,7 +211,7 @@ function incidentOutput(report: IncidentReport, limit: number): z.infer<typeof i
     audit_trail: {
       total_rows: report.auditTrail.length,
       complete: !report.auditTrailTruncated,
-      records: report.auditTrail.slice(0, limit).map(auditOutput),
+      records: report.auditTrail.slice(0, limit).map(auditRecordJson),
     },
     revocation: { instruction: report.revocation.instruction, urls: [...report.revocation.urls] },
   }
@@ -381,7 +306,7 @@ export function createKeywardenMcpServer(
     },
     () =>
       guarded('list_secrets', log, async () => {
-        const secrets = (await client.listSecrets()).map(metadataOutput)
+        const secrets = (await client.listSecrets()).map(secretMetadataJson)
         const text =
           secrets.length === 0
             ? 'The vault has no secrets.'
@@ -404,7 +329,7 @@ export function createKeywardenMcpServer(
     },
     ({ name }) =>
       guarded('get_secret_metadata', log, async () => {
-        const secret = metadataOutput(await findMetadata(client, name))
+        const secret = secretMetadataJson(await findMetadata(client, name))
         return ok(secret, describeSecret(secret))
       }),
   )
@@ -423,7 +348,7 @@ export function createKeywardenMcpServer(
     },
     ({ days = 7 }) =>
       guarded('check_expiring_secrets', log, async () => {
-        const secrets = (await client.checkExpiringSecrets(days)).map(expiringOutput)
+        const secrets = (await client.checkExpiringSecrets(days)).map(expiringSecretJson)
         const text =
           secrets.length === 0
             ? `Nothing expires or is due for rotation in the next ${days} days.`
@@ -461,7 +386,7 @@ export function createKeywardenMcpServer(
             ...(since === undefined ? {} : { since: parseSince(since) }),
             limit,
           })
-        ).map(auditOutput)
+        ).map(auditRecordJson)
         const text =
           records.length === 0
             ? 'No audit records match.'
@@ -517,7 +442,7 @@ export function createKeywardenMcpServer(
     },
     () =>
       guarded('secret_metrics', log, async () => {
-        const metrics = (await client.secretMetrics()).map(metricOutput)
+        const metrics = (await client.secretMetrics()).map(secretMetricJson)
         const text =
           metrics.length === 0
             ? 'The vault has no secrets.'
@@ -547,14 +472,14 @@ export function createKeywardenMcpServer(
       guarded('secret_alerts', log, async () => {
         const alerts = (
           await client.secretAlerts(since === undefined ? {} : { since: parseSince(since) })
-        ).map(alertOutput)
+        ).map(secretAlertJson)
         const text =
           alerts.length === 0
             ? 'No alerts.'
             : alerts
                 .map(
                   (alert) =>
-                    `${alert.occurred_at} ${alert.severity} ${alert.kind} ${alert.secret ?? '-'}${alert.accessor ? ` by ${alert.accessor}` : ''} ${JSON.stringify(alert.evidence)}`,
+                    `${alert.occurred_at} ${alert.severity} ${alert.kind} ${alert.secret_name ?? '-'}${alert.accessed_by ? ` by ${alert.accessed_by}` : ''} ${JSON.stringify(alert.evidence)}`,
                 )
                 .join('\n')
         return ok({ count: alerts.length, alerts }, text)

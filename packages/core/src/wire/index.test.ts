@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest'
+import type { AuditRecord, SecretAlert, SecretMetadata } from '../store/index.ts'
+import { auditRecordJson, secretAlertJson, secretMetadataJson } from './index.ts'
+
+const created = new Date('2026-11-01T10:00:00.000Z')
+
+describe('wire shapes', () => {
+  it('answers metadata with snake_case keys, ISO dates and nulls kept', () => {
+    const metadata: SecretMetadata = {
+      name: 'github_token',
+      description: null,
+      type: 'github_token',
+      version: 2,
+      createdAt: created,
+      updatedAt: created,
+      lastRotatedAt: null,
+      expiresAt: null,
+      rotationIntervalDays: 90,
+      rotationDueAt: new Date('2027-01-30T10:00:00.000Z'),
+      previousValidUntil: null,
+      agentVisible: false,
+      allowedHosts: ['api.github.com'],
+    }
+    const json = secretMetadataJson(metadata)
+    expect(json).toEqual({
+      name: 'github_token',
+      description: null,
+      type: 'github_token',
+      version: 2,
+      created_at: '2026-11-01T10:00:00.000Z',
+      updated_at: '2026-11-01T10:00:00.000Z',
+      last_rotated_at: null,
+      expires_at: null,
+      rotation_interval_days: 90,
+      rotation_due_at: '2027-01-30T10:00:00.000Z',
+      previous_valid_until: null,
+      agent_visible: false,
+      allowed_hosts: ['api.github.com'],
+    })
+    // A copy: a door that changes its answer cannot change the client's metadata.
+    json.allowed_hosts.push('evil.example')
+    expect(metadata.allowedHosts).toEqual(['api.github.com'])
+  })
+
+  it('names audit and alert fields as the SQL API does', () => {
+    const record: AuditRecord = {
+      id: 7,
+      secretName: 'api_key',
+      accessedBy: 'cli',
+      accessType: 'read',
+      success: false,
+      errorMessage: 'not found',
+      createdAt: created,
+      eventCount: 3,
+      secretVersion: null,
+      source: 'vault',
+    }
+    expect(Object.keys(auditRecordJson(record))).toEqual([
+      'id',
+      'secret_name',
+      'accessed_by',
+      'access_type',
+      'success',
+      'error_message',
+      'created_at',
+      'event_count',
+      'secret_version',
+      'source',
+    ])
+    const alert: SecretAlert = {
+      key: 'new_accessor:api_key:cli',
+      kind: 'new_accessor',
+      severity: 'medium',
+      secretName: 'api_key',
+      accessedBy: 'cli',
+      occurredAt: created,
+      evidence: { first_at: created.toISOString() },
+    }
+    expect(secretAlertJson(alert)).toMatchObject({
+      secret_name: 'api_key',
+      accessed_by: 'cli',
+      occurred_at: '2026-11-01T10:00:00.000Z',
+    })
+  })
+})
