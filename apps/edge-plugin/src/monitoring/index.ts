@@ -7,51 +7,14 @@
  */
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi'
 import { secretAlertJson, secretMetricJson, type VaultClient } from '@keywarden/core'
-import { parseSince } from '@keywarden/mcp-server'
+import { parseSince, secretAlertShape, secretMetricShape } from '@keywarden/mcp-server'
 import type { MiddlewareHandler } from 'hono'
 import { errorResponses, PROTECTED_ERRORS } from '../errors/index.ts'
-import { SecretTypeSchema, security } from '../vault/index.ts'
+import { security } from '../vault/index.ts'
 
-const LevelSchema = z.enum(['low', 'medium', 'high', 'critical'])
+const SecretMetricSchema = secretMetricShape.openapi('SecretMetric')
 
-const SecretMetricSchema = z
-  .object({
-    name: z.string(),
-    type: SecretTypeSchema,
-    risk_level: LevelSchema,
-    accesses_24h: z.number().int(),
-    accesses_7d: z.number().int(),
-    failed_7d: z.number().int(),
-    failure_rate: z.number().openapi({ description: 'Failed share of the 7 days, 0 to 1' }),
-    accessors_7d: z.array(z.string()),
-    last_accessed_at: z.string().nullable(),
-    last_rotated_at: z.string().nullable(),
-    seconds_since_rotation: z.number().int(),
-    rotation_due_at: z.string().nullable(),
-    expires_at: z.string().nullable(),
-    rotation_staged_at: z.string().nullable(),
-  })
-  .openapi('SecretMetric')
-
-const SecretAlertSchema = z
-  .object({
-    key: z.string(),
-    kind: z.enum([
-      'failed_access_burst',
-      'new_accessor',
-      'access_spike',
-      'rotation_overdue',
-      'secret_expired',
-    ]),
-    severity: LevelSchema,
-    secret_name: z.string().nullable(),
-    accessed_by: z.string().nullable(),
-    occurred_at: z.string(),
-    evidence: z
-      .record(z.string(), z.unknown())
-      .openapi({ description: 'Counts and times behind the alert' }),
-  })
-  .openapi('SecretAlert')
+const SecretAlertSchema = secretAlertShape.openapi('SecretAlert')
 
 /** What the monitoring routes need. */
 export interface MonitoringRouteDeps {

@@ -11,63 +11,25 @@ import {
   expiringSecretJson,
   KeywardenError,
   SECRET_NAME_PATTERN,
-  SECRET_TYPES,
   type SecretMetadata,
   secretMetadataJson,
   type VaultClient,
 } from '@keywarden/core'
-import { parseSince } from '@keywarden/mcp-server'
+import {
+  auditRecordShape,
+  expiringSecretShape,
+  parseSince,
+  secretMetadataShape,
+} from '@keywarden/mcp-server'
 import type { MiddlewareHandler } from 'hono'
 import { errorResponses, PROTECTED_ERRORS } from '../errors/index.ts'
 
-/** A secret type, as the API shows it. */
-export const SecretTypeSchema = z.enum(SECRET_TYPES as unknown as [string, ...string[]])
-
 /** A secret's metadata as the API shows it. */
-export const SecretMetadataSchema = z
-  .object({
-    name: z.string(),
-    description: z.string().nullable(),
-    type: SecretTypeSchema,
-    version: z.number().int(),
-    created_at: z.string(),
-    updated_at: z.string(),
-    last_rotated_at: z.string().nullable(),
-    expires_at: z.string().nullable(),
-    rotation_interval_days: z.number().nullable(),
-    rotation_due_at: z.string().nullable(),
-    previous_valid_until: z.string().nullable(),
-    agent_visible: z.boolean(),
-    allowed_hosts: z.array(z.string()),
-  })
-  .openapi('SecretMetadata')
+export const SecretMetadataSchema = secretMetadataShape.openapi('SecretMetadata')
 
-const ExpiringSecretSchema = z
-  .object({
-    name: z.string(),
-    type: SecretTypeSchema,
-    reason: z.enum(['expires', 'rotation_due']),
-    due_at: z.string(),
-    expires_at: z.string().nullable(),
-    rotation_due_at: z.string().nullable(),
-    overdue: z.boolean(),
-  })
-  .openapi('ExpiringSecret')
+const ExpiringSecretSchema = expiringSecretShape.openapi('ExpiringSecret')
 
-const AuditRecordSchema = z
-  .object({
-    id: z.number().int(),
-    secret_name: z.string(),
-    accessed_by: z.string(),
-    access_type: z.string(),
-    success: z.boolean(),
-    error_message: z.string().nullable(),
-    created_at: z.string(),
-    event_count: z.number().int(),
-    secret_version: z.number().int().nullable(),
-    source: z.string().nullable(),
-  })
-  .openapi('AuditRecord')
+const AuditRecordSchema = auditRecordShape.openapi('AuditRecord')
 
 const NameParam = z.object({
   name: z

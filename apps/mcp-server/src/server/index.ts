@@ -92,11 +92,16 @@ const nameInput = z
   .string()
   .describe('The secret name: lower-case letters, digits and underscores, e.g. github_token')
 
-const metadataShape = z.object({
+/**
+ * The JSON shapes of secret metadata, expiring secrets, audit rows, metrics and alerts (core's
+ * `secretMetadataJson` and siblings produce them). Exported so the edge plugin declares its
+ * OpenAPI responses from the same schemas the MCP tools' output schemas use.
+ */
+export const secretMetadataShape = z.object({
   name: z.string(),
   description: z.string().nullable(),
   type: z.enum(secretTypes),
-  version: z.number(),
+  version: z.number().int(),
   created_at: z.string(),
   updated_at: z.string(),
   last_rotated_at: z.string().nullable(),
@@ -108,9 +113,10 @@ const metadataShape = z.object({
   allowed_hosts: z.array(z.string()),
 })
 
-type MetadataOutput = z.infer<typeof metadataShape>
+type MetadataOutput = z.infer<typeof secretMetadataShape>
 
-const expiringShape = z.object({
+/** See {@link secretMetadataShape}. */
+export const expiringSecretShape = z.object({
   name: z.string(),
   type: z.enum(secretTypes),
   reason: z.enum(['expires', 'rotation_due']),
@@ -120,39 +126,42 @@ const expiringShape = z.object({
   overdue: z.boolean(),
 })
 
-const auditShape = z.object({
-  id: z.number(),
+/** See {@link secretMetadataShape}. */
+export const auditRecordShape = z.object({
+  id: z.number().int(),
   secret_name: z.string(),
   accessed_by: z.string(),
   access_type: z.string(),
   success: z.boolean(),
   error_message: z.string().nullable(),
   created_at: z.string(),
-  event_count: z.number(),
-  secret_version: z.number().nullable(),
+  event_count: z.number().int(),
+  secret_version: z.number().int().nullable(),
   source: z.string().nullable(),
 })
 
 const levels = ['low', 'medium', 'high', 'critical'] as const
 
-const metricShape = z.object({
+/** See {@link secretMetadataShape}. */
+export const secretMetricShape = z.object({
   name: z.string(),
   type: z.enum(secretTypes),
   risk_level: z.enum(levels),
-  accesses_24h: z.number(),
-  accesses_7d: z.number(),
-  failed_7d: z.number(),
-  failure_rate: z.number(),
+  accesses_24h: z.number().int(),
+  accesses_7d: z.number().int(),
+  failed_7d: z.number().int(),
+  failure_rate: z.number().describe('Failed share of the 7 days, 0 to 1'),
   accessors_7d: z.array(z.string()),
   last_accessed_at: z.string().nullable(),
   last_rotated_at: z.string().nullable(),
-  seconds_since_rotation: z.number(),
+  seconds_since_rotation: z.number().int(),
   rotation_due_at: z.string().nullable(),
   expires_at: z.string().nullable(),
   rotation_staged_at: z.string().nullable(),
 })
 
-const alertShape = z.object({
+/** See {@link secretMetadataShape}. */
+export const secretAlertShape = z.object({
   key: z.string(),
   kind: z.enum([
     'failed_access_burst',
@@ -165,7 +174,7 @@ const alertShape = z.object({
   secret_name: z.string().nullable(),
   accessed_by: z.string().nullable(),
   occurred_at: z.string(),
-  evidence: z.record(z.string(), z.unknown()),
+  evidence: z.record(z.string(), z.unknown()).describe('Counts and times behind the alert'),
 })
 
 const incidentShape = z.object({
@@ -186,7 +195,7 @@ const incidentShape = z.object({
   audit_trail: z.object({
     total_rows: z.number(),
     complete: z.boolean(),
-    records: z.array(auditShape),
+    records: z.array(auditRecordShape),
   }),
   revocation: z.object({ instruction: z.string(), urls: z.array(z.string()) }),
 })
@@ -301,7 +310,7 @@ export function createKeywardenMcpServer(
       title: 'List secrets',
       description: 'Lists the secrets in the vault with their metadata. Never returns values.',
       inputSchema: z.strictObject({}),
-      outputSchema: z.object({ count: z.number(), secrets: z.array(metadataShape) }),
+      outputSchema: z.object({ count: z.number(), secrets: z.array(secretMetadataShape) }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     () =>
@@ -324,7 +333,7 @@ export function createKeywardenMcpServer(
       description:
         "One secret's metadata: type, version, dates, rotation, whether agents may read it and the hosts it may be sent to. Never the value.",
       inputSchema: z.strictObject({ name: nameInput }),
-      outputSchema: metadataShape,
+      outputSchema: secretMetadataShape,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     ({ name }) =>
@@ -343,7 +352,7 @@ export function createKeywardenMcpServer(
       inputSchema: z.strictObject({
         days: z.number().int().min(0).max(3650).optional().describe('The window in days'),
       }),
-      outputSchema: z.object({ days: z.number(), secrets: z.array(expiringShape) }),
+      outputSchema: z.object({ days: z.number(), secrets: z.array(expiringSecretShape) }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     ({ days = 7 }) =>
@@ -374,7 +383,7 @@ export function createKeywardenMcpServer(
         since: z.string().max(64).optional().describe('e.g. 90m, 24h, 30d, or 2026-01-31T00:00Z'),
         limit: z.number().int().min(1).max(1000).optional(),
       }),
-      outputSchema: z.object({ count: z.number(), records: z.array(auditShape) }),
+      outputSchema: z.object({ count: z.number(), records: z.array(auditRecordShape) }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     ({ secret, failed_only, since, limit = 50 }) =>
@@ -437,7 +446,7 @@ export function createKeywardenMcpServer(
       description:
         'Per secret: accesses in the last 24 hours and 7 days, the failed share, the accessors (services) of the last 7 days, the last access, time since rotation, risk level and rotation due date. Never values.',
       inputSchema: z.strictObject({}),
-      outputSchema: z.object({ count: z.number(), metrics: z.array(metricShape) }),
+      outputSchema: z.object({ count: z.number(), metrics: z.array(secretMetricShape) }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     () =>
@@ -465,7 +474,7 @@ export function createKeywardenMcpServer(
       inputSchema: z.strictObject({
         since: z.string().max(64).optional().describe('e.g. 90m, 24h, 7d, or 2026-01-31T00:00Z'),
       }),
-      outputSchema: z.object({ count: z.number(), alerts: z.array(alertShape) }),
+      outputSchema: z.object({ count: z.number(), alerts: z.array(secretAlertShape) }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     ({ since }) =>
