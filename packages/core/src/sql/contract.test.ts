@@ -1,7 +1,9 @@
 /**
  * The SQL API's contract (DESIGN.md, "The SQL API"), stated once and run against every database
- * Keywarden migrates: the real PostgreSQL server and the embedded PGlite. Each backend gets one
- * fresh database for the whole file; tests stay independent by using names of their own.
+ * Keywarden migrates: the real PostgreSQL server, the embedded PGlite and the Supabase-like
+ * cluster (the real `supabase_vault`, migrated as a non-superuser `postgres`). Each backend gets
+ * one fresh database for the whole file; tests stay independent by using names of their own.
+ * Tests of `keywarden.root_key` are about the compatible vault; the real vault holds its own key.
  */
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -10,12 +12,11 @@ import { pgConnection, pgliteConnection } from '../node/connections.ts'
 import { loadMigrations } from '../node/migrations.ts'
 import { randomRootKey } from '../testing/databases.ts'
 import {
-  createPgliteBackend,
-  createPostgresBackend,
   type QueryOptions,
   queryAs,
   type SqlBackend,
   type SqlErrorFields,
+  sqlBackends,
   sqlError,
 } from '../testing/sql-backends.ts'
 
@@ -59,11 +60,10 @@ function fresh(base: string): string {
 
 const API_ROLES = ['anon', 'authenticated'] as const
 
-describe.each([
-  { kind: 'postgres', create: createPostgresBackend },
-  { kind: 'pglite', create: createPgliteBackend },
-] as const)('the SQL API on $kind', ({ kind, create }) => {
+describe.each(await sqlBackends())('the SQL API on $kind', ({ kind, create }) => {
   let db: SqlBackend
+  /** The compatible vault (pgcrypto under `keywarden.root_key`), not the real extension. */
+  const compatibleVault = kind !== 'supabase-like'
 
   beforeAll(async () => {
     db = await create()
@@ -149,6 +149,18 @@ describe.each([
       'SELECT id, name, secret, nonce, key_id FROM vault.secrets WHERE name = ANY($1) ORDER BY name',
       [names],
     )
+
+  /**
+   * Runs a statement that changes vault.secrets behind the API's back: as the owner, or on the
+   * Supabase-like cluster as supabase_admin (postgres may not UPDATE vault.secrets there).
+   */
+  const tamper = (sql: string, params: unknown[]) =>
+    db.kind === 'supabase-like' ? db.admin(sql, params) : db.query(sql, params, { role: 'owner' })
+
+  /** How each vault reports a ciphertext that fails to decrypt. */
+  const decryptionFailure = compatibleVault
+    ? { code: 'KW003', message: /failed to decrypt/ }
+    : { code: '22000', message: /invalid ciphertext/ }
 
   const withConnection = async <T>(work: (connection: SqlConnection) => Promise<T>) => {
     if (db.kind === 'pglite') return work(pgliteConnection(db.db))
@@ -483,16 +495,15 @@ describe.each([
 
   // --- encryption ---------------------------------------------------------------------------
 
-  it('binds a ciphertext to its row: secret and nonce copied into another row fail to decrypt (KW003)', async () => {
+  it('binds a ciphertext to its row: secret and nonce copied into another row fail to decrypt (KW003; 22000 on the real vault)', async () => {
     const source = fresh('copy_source')
     const target = fresh('copy_target')
     await store(source, 'source-value')
     await store(target, 'target-value')
     const copy = (columns: string) =>
-      db.query(
+      tamper(
         `UPDATE vault.secrets t SET ${columns} FROM vault.secrets s WHERE s.name = $1 AND t.name = $2`,
         [source, target],
-        { role: 'owner' },
       )
 
     await copy('secret = s.secret, nonce = s.nonce, key_id = s.key_id')
@@ -503,23 +514,22 @@ describe.each([
       () => db.query('SELECT * FROM public.get_secrets($1)', [[target]]),
     ]) {
       const error = await sqlError(read())
-      expect(error.code).toBe('KW003')
-      expect(error.message).toMatch(/failed to decrypt/)
+      expect(error.code).toBe(decryptionFailure.code)
+      expect(error.message).toMatch(decryptionFailure.message)
       expectNoTrace(error, 'source-value')
     }
 
     const other = fresh('copy_secret_only')
     await store(other, 'other-value')
-    await db.query(
+    await tamper(
       'UPDATE vault.secrets t SET secret = s.secret FROM vault.secrets s WHERE s.name = $1 AND t.name = $2',
       [source, other],
-      { role: 'owner' },
     )
-    expect((await sqlError(get(other))).code).toBe('KW003')
+    expect((await sqlError(get(other))).code).toBe(decryptionFailure.code)
     expect(await get(source)).toBe('source-value')
   })
 
-  it('refuses a wrong root key (KW003, naming another root key) and changes nothing under it', async () => {
+  it.runIf(compatibleVault)('refuses a wrong root key (KW003, naming another root key) and changes nothing under it', async () => {
     const name = fresh('wrong_key')
     await store(name, 'right-key-value')
     const wrongKey = randomRootKey()
@@ -556,7 +566,7 @@ describe.each([
     expect((await listed(name))[0]?.version).toBe(1)
   })
 
-  it('refuses to work without a root key (KW001, naming keywarden.root_key), never falling back to plaintext', async () => {
+  it.runIf(compatibleVault)('refuses to work without a root key (KW001, naming keywarden.root_key), never falling back to plaintext', async () => {
     const name = fresh('no_key')
     await store(name, 'keyed-value')
     const before = await counts()
@@ -584,7 +594,7 @@ describe.each([
     expect(await get(name)).toBe('keyed-value')
   })
 
-  it('refuses a malformed root key (KW002)', async () => {
+  it.runIf(compatibleVault)('refuses a malformed root key (KW002)', async () => {
     const name = fresh('bad_key')
     await store(name, 'value-under-good-key')
     const before = await counts()
@@ -596,6 +606,17 @@ describe.each([
       expectNoTrace(error, badKey)
     }
     expect(await counts()).toEqual(before)
+  })
+
+  it.runIf(!compatibleVault)('uses the server key on the real vault: a session key, wrong, malformed or none, changes nothing', async () => {
+    const name = fresh('server_key')
+    await store(name, 'server-key-value')
+    for (const rootKey of [null, randomRootKey(), 'not-a-key']) {
+      expect(await get(name, { rootKey })).toBe('server-key-value')
+    }
+    await store(name, 'stored-without-session-key', { rootKey: null })
+    expect(await get(name)).toBe('stored-without-session-key')
+    expect(await getPrevious(name)).toBeNull()
   })
 
   it('never stores a value in plaintext in vault.secrets.secret', async () => {
@@ -939,7 +960,7 @@ describe.each([
     const status = only(await db.query('SELECT * FROM public.vault_status()'))
     const newest = (await loadMigrations()).at(-1)?.version
     expect(status).toEqual({
-      vault: 'keywarden_pgcrypto',
+      vault: compatibleVault ? 'keywarden_pgcrypto' : 'supabase_vault',
       secret_count: before.metadata,
       schema_version: newest,
     })
