@@ -268,3 +268,10 @@ GRANT EXECUTE ON FUNCTION
   public.discard_staged_rotation(text, text),
   public.get_secrets(text[], text, text)
 TO service_role;
+
+-- Supabase's default privileges in `public` gave anon, authenticated and service_role ALL on
+-- the audit log and its identity sequence when migration 3 created them; revoking from anon and
+-- authenticated there was not enough, since service_role could then INSERT forged rows.
+REVOKE ALL ON TABLE public.secret_access_log FROM PUBLIC, anon, authenticated, service_role;
+GRANT SELECT ON TABLE public.secret_access_log TO service_role;
+REVOKE ALL ON SEQUENCE public.secret_access_log_id_seq FROM PUBLIC, anon, authenticated, service_role;

@@ -459,6 +459,8 @@ describe.each(await sqlBackends())('the SQL API on $kind', ({ kind, create }) =>
     const probe = `kw_audit_probe_${randomBytes(4).toString('hex')}`
     await db.query(`CREATE ROLE ${probe} NOLOGIN`, [], { role: 'owner' })
     try {
+      // On PostgreSQL 15 a non-superuser (Supabase's postgres) needs membership to SET ROLE.
+      await db.query(`GRANT ${probe} TO CURRENT_USER`, [], { role: 'owner' })
       await db.query(
         `GRANT SELECT, UPDATE, DELETE, TRUNCATE ON public.secret_access_log TO ${probe}`,
         [],
@@ -529,70 +531,80 @@ describe.each(await sqlBackends())('the SQL API on $kind', ({ kind, create }) =>
     expect(await get(source)).toBe('source-value')
   })
 
-  it.runIf(compatibleVault)('refuses a wrong root key (KW003, naming another root key) and changes nothing under it', async () => {
-    const name = fresh('wrong_key')
-    await store(name, 'right-key-value')
-    const wrongKey = randomRootKey()
-    const error = await sqlError(get(name, { rootKey: wrongKey }))
-    expect(error.code).toBe('KW003')
-    expect(error.message).toMatch(/another root key/)
-    expectNoTrace(error, wrongKey)
-    expectNoTrace(error, db.rootKey)
-    expectNoTrace(error, 'right-key-value')
-    expect(
-      (
-        await sqlError(
-          db.query('SELECT decrypted_secret FROM vault.decrypted_secrets WHERE name = $1', [name], {
-            rootKey: wrongKey,
+  it.runIf(compatibleVault)(
+    'refuses a wrong root key (KW003, naming another root key) and changes nothing under it',
+    async () => {
+      const name = fresh('wrong_key')
+      await store(name, 'right-key-value')
+      const wrongKey = randomRootKey()
+      const error = await sqlError(get(name, { rootKey: wrongKey }))
+      expect(error.code).toBe('KW003')
+      expect(error.message).toMatch(/another root key/)
+      expectNoTrace(error, wrongKey)
+      expectNoTrace(error, db.rootKey)
+      expectNoTrace(error, 'right-key-value')
+      expect(
+        (
+          await sqlError(
+            db.query(
+              'SELECT decrypted_secret FROM vault.decrypted_secrets WHERE name = $1',
+              [name],
+              {
+                rootKey: wrongKey,
+              },
+            ),
+          )
+        ).code,
+      ).toBe('KW003')
+
+      // A write under the wrong key would leave a secret no client with the real key can read.
+      const before = await counts()
+      expect(
+        (await sqlError(store(name, 'written-with-wrong-key', { rootKey: wrongKey }))).code,
+      ).toBe('KW003')
+      expect(
+        (await sqlError(rotate(name, 'rotated-with-wrong-key', undefined, { rootKey: wrongKey })))
+          .code,
+      ).toBe('KW003')
+      expect(
+        (await sqlError(rotate(name, 'rotated-with-wrong-key', '0', { rootKey: wrongKey }))).code,
+      ).toBe('KW003')
+      expect(await counts()).toEqual(before)
+      expect(await get(name)).toBe('right-key-value')
+      expect((await listed(name))[0]?.version).toBe(1)
+    },
+  )
+
+  it.runIf(compatibleVault)(
+    'refuses to work without a root key (KW001, naming keywarden.root_key), never falling back to plaintext',
+    async () => {
+      const name = fresh('no_key')
+      await store(name, 'keyed-value')
+      const before = await counts()
+      const attempts: Array<() => Promise<unknown>> = [
+        () => get(name, { rootKey: null }),
+        () => store(fresh('no_key_new'), 'unkeyed-value', { rootKey: null }),
+        () => store(name, 'unkeyed-value', { rootKey: null }),
+        () => rotate(name, 'unkeyed-value', undefined, { rootKey: null }),
+        () =>
+          db.query("SELECT vault.create_secret('unkeyed-value', $1)", [fresh('no_key_vault')], {
+            rootKey: null,
           }),
-        )
-      ).code,
-    ).toBe('KW003')
-
-    // A write under the wrong key would leave a secret no client with the real key can read.
-    const before = await counts()
-    expect(
-      (await sqlError(store(name, 'written-with-wrong-key', { rootKey: wrongKey }))).code,
-    ).toBe('KW003')
-    expect(
-      (await sqlError(rotate(name, 'rotated-with-wrong-key', undefined, { rootKey: wrongKey })))
-        .code,
-    ).toBe('KW003')
-    expect(
-      (await sqlError(rotate(name, 'rotated-with-wrong-key', '0', { rootKey: wrongKey }))).code,
-    ).toBe('KW003')
-    expect(await counts()).toEqual(before)
-    expect(await get(name)).toBe('right-key-value')
-    expect((await listed(name))[0]?.version).toBe(1)
-  })
-
-  it.runIf(compatibleVault)('refuses to work without a root key (KW001, naming keywarden.root_key), never falling back to plaintext', async () => {
-    const name = fresh('no_key')
-    await store(name, 'keyed-value')
-    const before = await counts()
-    const attempts: Array<() => Promise<unknown>> = [
-      () => get(name, { rootKey: null }),
-      () => store(fresh('no_key_new'), 'unkeyed-value', { rootKey: null }),
-      () => store(name, 'unkeyed-value', { rootKey: null }),
-      () => rotate(name, 'unkeyed-value', undefined, { rootKey: null }),
-      () =>
-        db.query("SELECT vault.create_secret('unkeyed-value', $1)", [fresh('no_key_vault')], {
-          rootKey: null,
-        }),
-      () =>
-        db.query('SELECT decrypted_secret FROM vault.decrypted_secrets WHERE name = $1', [name], {
-          rootKey: null,
-        }),
-    ]
-    for (const attempt of attempts) {
-      const error = await sqlError(attempt())
-      expect(error.code).toBe('KW001')
-      expect(error.message).toContain('keywarden.root_key')
-      expectNoTrace(error, 'unkeyed-value')
-    }
-    expect(await counts()).toEqual(before)
-    expect(await get(name)).toBe('keyed-value')
-  })
+        () =>
+          db.query('SELECT decrypted_secret FROM vault.decrypted_secrets WHERE name = $1', [name], {
+            rootKey: null,
+          }),
+      ]
+      for (const attempt of attempts) {
+        const error = await sqlError(attempt())
+        expect(error.code).toBe('KW001')
+        expect(error.message).toContain('keywarden.root_key')
+        expectNoTrace(error, 'unkeyed-value')
+      }
+      expect(await counts()).toEqual(before)
+      expect(await get(name)).toBe('keyed-value')
+    },
+  )
 
   it.runIf(compatibleVault)('refuses a malformed root key (KW002)', async () => {
     const name = fresh('bad_key')
@@ -608,16 +620,19 @@ describe.each(await sqlBackends())('the SQL API on $kind', ({ kind, create }) =>
     expect(await counts()).toEqual(before)
   })
 
-  it.runIf(!compatibleVault)('uses the server key on the real vault: a session key, wrong, malformed or none, changes nothing', async () => {
-    const name = fresh('server_key')
-    await store(name, 'server-key-value')
-    for (const rootKey of [null, randomRootKey(), 'not-a-key']) {
-      expect(await get(name, { rootKey })).toBe('server-key-value')
-    }
-    await store(name, 'stored-without-session-key', { rootKey: null })
-    expect(await get(name)).toBe('stored-without-session-key')
-    expect(await getPrevious(name)).toBeNull()
-  })
+  it.runIf(!compatibleVault)(
+    'uses the server key on the real vault: a session key, wrong, malformed or none, changes nothing',
+    async () => {
+      const name = fresh('server_key')
+      await store(name, 'server-key-value')
+      for (const rootKey of [null, randomRootKey(), 'not-a-key']) {
+        expect(await get(name, { rootKey })).toBe('server-key-value')
+      }
+      await store(name, 'stored-without-session-key', { rootKey: null })
+      expect(await get(name)).toBe('stored-without-session-key')
+      expect(await getPrevious(name)).toBeNull()
+    },
+  )
 
   it('never stores a value in plaintext in vault.secrets.secret', async () => {
     const values = {
@@ -1491,10 +1506,15 @@ describe.each(await sqlBackends())('the SQL API on $kind', ({ kind, create }) =>
         () => rotate(fresh('canary_missing'), canary),
         () => rotate(name, `${canary}-x`, '-1 hour'),
         () => rotate(name, canary + 'x'.repeat(65_536)),
-        () => get(name, { rootKey: wrongKey }),
-        () => store(name, `${canary}-x`, { rootKey: wrongKey }),
-        () => rotate(name, `${canary}-x`, undefined, { rootKey: wrongKey }),
-        () => get(name, { rootKey: null }),
+        // The real vault ignores the session's key: these fail on the compatible vault only.
+        ...(compatibleVault
+          ? [
+              () => get(name, { rootKey: wrongKey }),
+              () => store(name, `${canary}-x`, { rootKey: wrongKey }),
+              () => rotate(name, `${canary}-x`, undefined, { rootKey: wrongKey }),
+              () => get(name, { rootKey: null }),
+            ]
+          : []),
         () => db.query('SELECT * FROM public.get_secrets($1)', [[name, `${canary}?`]]),
         () =>
           db.query('SELECT public.log_secret_access_batch($1::jsonb)', [
