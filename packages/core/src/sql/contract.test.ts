@@ -162,6 +162,27 @@ describe.each(await sqlBackends())('the SQL API on $kind', ({ kind, create }) =>
     ? { code: 'KW003', message: /failed to decrypt/ }
     : { code: '22000', message: /invalid ciphertext/ }
 
+  /** Runs `work` on one session of its own (PGlite's only session, reset afterwards). */
+  const inOneSession = async (
+    work: (run: (sql: string, params?: unknown[]) => Promise<unknown[]>) => Promise<void>,
+  ) => {
+    if (db.kind === 'pglite') {
+      const pglite = db.db
+      try {
+        await work(async (sql, params) => (await pglite.query(sql, params)).rows)
+      } finally {
+        await pglite.exec('RESET ROLE; RESET plan_cache_mode')
+      }
+      return
+    }
+    const client = await db.database.connect()
+    try {
+      await work(async (sql, params) => (await client.query(sql, params)).rows)
+    } finally {
+      await client.end()
+    }
+  }
+
   const withConnection = async <T>(work: (connection: SqlConnection) => Promise<T>) => {
     if (db.kind === 'pglite') return work(pgliteConnection(db.db))
     const client = await db.database.connect()
@@ -941,6 +962,43 @@ describe.each(await sqlBackends())('the SQL API on $kind', ({ kind, create }) =>
     ).toBe('KW010')
     expect((await sqlError(db.query('SELECT * FROM public.get_secrets(NULL)'))).code).toBe('KW012')
     expect(await counts()).toEqual(before)
+  })
+
+  it('decrypts only the rows get_secrets is asked for, with every plan: an undecryptable row nobody asked for fails no call', async () => {
+    const asked = fresh('plan_asked')
+    const rotated = fresh('plan_rotated')
+    const broken = fresh('plan_broken')
+    const donor = fresh('plan_donor')
+    await store(asked, 'asked-value')
+    await store(rotated, 'old-value')
+    await rotate(rotated, 'new-value')
+    await store(broken, 'broken-value')
+    await store(donor, 'donor-value')
+    await tamper(
+      'UPDATE vault.secrets t SET secret = s.secret FROM vault.secrets s WHERE s.name = $1 AND t.name = $2',
+      [donor, broken],
+    )
+    expect((await sqlError(get(broken))).code).toBe(decryptionFailure.code)
+
+    // One session, as PostgREST's pool and the stores keep them: after five calls PostgreSQL may
+    // switch a PL/pgSQL statement to its generic plan, which force_generic_plan makes certain.
+    await inOneSession(async (run) => {
+      await run('SET ROLE service_role')
+      for (const mode of ['auto', 'force_generic_plan']) {
+        await run(`SET plan_cache_mode = ${mode}`)
+        for (let call = 0; call < 8; call += 1) {
+          expect(
+            await run('SELECT secret_name, secret_value FROM public.get_secrets($1)', [[asked]]),
+          ).toEqual([{ secret_name: asked, secret_value: 'asked-value' }])
+          expect(
+            await run(
+              "SELECT secret_name, secret_value FROM public.get_secrets($1, NULL, 'previous')",
+              [[rotated]],
+            ),
+          ).toEqual([{ secret_name: rotated, secret_value: 'old-value' }])
+        }
+      }
+    })
   })
 
   it('reads previous values through get_secrets while their grace period lasts', async () => {

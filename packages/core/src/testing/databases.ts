@@ -102,11 +102,18 @@ export interface PostgresDatabase {
   url: string
   /** Database name, `kw_test_…`. */
   name: string
+  /** The server it lives on. */
+  server: TestServer
   /**
    * Opens a new connection. `rootKey` sets `keywarden.root_key` for its session: omitted, the
    * database's default key (if it has one); `null`, no key at all.
    */
   connect(options?: { rootKey?: string | null }): Promise<pg.Client>
+  /**
+   * Runs one statement in this database as the server's superuser (`postgres` on 5432,
+   * `supabase_admin` on the Supabase-like cluster), e.g. to tamper with vault.secrets.
+   */
+  asAdmin<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<Row[]>
   /** Drops the database, ending its connections. */
   drop(): Promise<void>
 }
@@ -152,10 +159,23 @@ export async function createEmptyPostgresDatabase(
     return client
   }
 
+  const adminUrl = new URL(server.admin)
+  adminUrl.pathname = `/${name}`
+
   return {
     url: url.toString(),
     name,
+    server: options.server ?? 'postgres',
     connect,
+    async asAdmin<Row>(sql: string, params: unknown[] = []) {
+      const client = new pg.Client({ connectionString: adminUrl.toString() })
+      await client.connect()
+      try {
+        return (await client.query(sql, params)).rows as Row[]
+      } finally {
+        await client.end()
+      }
+    },
     async drop() {
       const dropper = new pg.Client({ connectionString: server.admin })
       await dropper.connect()

@@ -11,7 +11,6 @@ import {
   createPostgresTestDatabase,
   includeSupabaseLike,
   type PostgresTestDatabase,
-  SUPABASE_LIKE_ADMIN_URL,
   type TestServer,
 } from './databases.ts'
 
@@ -136,20 +135,10 @@ export function createPostgresBackend(): Promise<PostgresBackend> {
  */
 export async function createSupabaseLikeBackend(): Promise<SupabaseLikeBackend> {
   const backend = await createServerBackend('supabase-like')
-  const adminUrl = new URL(SUPABASE_LIKE_ADMIN_URL)
-  adminUrl.pathname = `/${backend.database.name}`
   return {
     ...backend,
     kind: 'supabase-like',
-    async admin<Row>(sql: string, params: unknown[] = []) {
-      const client = new pg.Client({ connectionString: adminUrl.toString() })
-      await client.connect()
-      try {
-        return (await client.query(sql, params)).rows as Row[]
-      } finally {
-        await client.end()
-      }
-    },
+    admin: (sql, params) => backend.database.asAdmin(sql, params),
   }
 }
 
