@@ -194,6 +194,9 @@ GRANT EXECUTE ON FUNCTION vault.create_secret, vault.update_secret, vault._crypt
   TO service_role;
 SQL
   admin_psql -d postgres -c "ALTER DATABASE supabase_template IS_TEMPLATE true"
+  # pg_cron's launcher waits in cron.database_name; tests that need pg_cron recreate it.
+  admin_psql -d postgres -c "DROP DATABASE IF EXISTS $CRON_DATABASE WITH (FORCE)" \
+    -c "CREATE DATABASE $CRON_DATABASE OWNER postgres TEMPLATE supabase_template"
 }
 
 # The cluster on 5432 must not see what this script built.
