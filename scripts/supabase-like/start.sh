@@ -14,7 +14,11 @@
 # per-database part lives in the template database `supabase_template`; tests create their
 # databases FROM it.
 #
-# Idempotent: when the cluster already answers and is set up, it returns at once.
+# A second, small cluster on port+1 (54323) runs from the same tree WITHOUT the preload: there
+# supabase_vault is merely available, as it would be on a server with the package installed, and
+# the tests check that Keywarden then takes its compatible path (or names the missing key).
+#
+# Idempotent: when the clusters already answer and are set up, it returns at once.
 #
 # Environment (all optional):
 #   KEYWARDEN_SUPABASE_LIKE_DIR   private tree and data directory (default: <repo>/.supabase-like)
@@ -31,6 +35,8 @@ SYS_BIN="/usr/lib/postgresql/$PG_MAJOR/bin"
 TREE="$BASE/pg"                                   # mirrors / : usr/lib/postgresql/15, usr/share/postgresql/15
 BIN="$TREE/usr/lib/postgresql/$PG_MAJOR/bin"
 DATA="$BASE/data"
+NOPRELOAD_DATA="$BASE/data-nopreload"
+NOPRELOAD_PORT=$((PORT + 1))
 SOCKET_DIR="$BASE/run"
 LOG="$BASE/postgres.log"
 KEY_FILE="$BASE/vault.key"
@@ -52,11 +58,12 @@ fi
 admin_psql() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U supabase_admin "$@"; }
 
 cluster_ready() {
-  [ "$(admin_psql -d postgres -Atc "SELECT count(*) FROM pg_database WHERE datname = 'supabase_template'" 2>/dev/null)" = 1 ]
+  [ "$(admin_psql -d postgres -Atc "SELECT count(*) FROM pg_database WHERE datname = 'supabase_template'" 2>/dev/null)" = 1 ] &&
+    psql -X -q -h 127.0.0.1 -p "$NOPRELOAD_PORT" -U supabase_admin -d postgres -Atc 'SELECT 1' >/dev/null 2>&1
 }
 
 if cluster_ready; then
-  log "already running on port $PORT"
+  log "already running on ports $PORT and $NOPRELOAD_PORT"
   exit 0
 fi
 
@@ -96,12 +103,36 @@ build_tree() {
   touch "$TREE/.complete"
 }
 
+# initdb as the cluster's OS user, bootstrap superuser supabase_admin, trust auth (local only).
+run_initdb() {
+  mkdir -p "$1" "$SOCKET_DIR"
+  chown "$OWNER" "$1" "$SOCKET_DIR"
+  chmod 700 "$1"
+  "${RUN_AS[@]}" "$BIN/initdb" -D "$1" -U supabase_admin --auth=trust -E UTF8 --locale=C.UTF-8 \
+    --no-sync --no-instructions >/dev/null
+}
+
+init_nopreload_cluster() {
+  [ -f "$NOPRELOAD_DATA/PG_VERSION" ] && return
+  log "initdb $NOPRELOAD_DATA (supabase_vault available, not preloaded)"
+  run_initdb "$NOPRELOAD_DATA"
+  cat >>"$NOPRELOAD_DATA/postgresql.conf" <<EOF
+
+# supabase_vault installed but NOT in shared_preload_libraries (scripts/supabase-like/start.sh)
+port = $NOPRELOAD_PORT
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$SOCKET_DIR'
+shared_buffers = 16MB
+max_connections = 30
+fsync = off
+full_page_writes = off
+synchronous_commit = off
+EOF
+}
+
 init_cluster() {
   [ -f "$DATA/PG_VERSION" ] && return
   log "initdb $DATA (bootstrap superuser supabase_admin)"
-  mkdir -p "$DATA" "$SOCKET_DIR"
-  chown "$OWNER" "$DATA" "$SOCKET_DIR"
-  chmod 700 "$DATA"
   # The server's root key, generated once per cluster, printed by the getkey script as
   # Supabase's pgsodium_getkey does. Readable by the cluster's OS user only.
   if [ ! -f "$KEY_FILE" ]; then
@@ -110,8 +141,7 @@ init_cluster() {
   fi
   printf '#!/bin/sh\nexec cat %q\n' "$KEY_FILE" >"$GETKEY"
   chmod 755 "$GETKEY"
-  "${RUN_AS[@]}" "$BIN/initdb" -D "$DATA" -U supabase_admin --auth=trust -E UTF8 --locale=C.UTF-8 \
-    --no-sync --no-instructions >/dev/null
+  run_initdb "$DATA"
   cat >>"$DATA/postgresql.conf" <<EOF
 
 # Supabase-like settings (scripts/supabase-like/start.sh)
@@ -132,14 +162,15 @@ synchronous_commit = off
 EOF
 }
 
+# start_cluster DATA_DIR LOG_FILE
 start_cluster() {
-  if "${RUN_AS[@]}" "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
+  if "${RUN_AS[@]}" "$BIN/pg_ctl" -D "$1" status >/dev/null 2>&1; then
     return
   fi
-  log "starting on port $PORT"
-  touch "$LOG" && chown "$OWNER" "$LOG"
-  "${RUN_AS[@]}" "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 30 start >/dev/null \
-    || { tail -20 "$LOG" >&2; die "the cluster did not start (log: $LOG)"; }
+  log "starting $1"
+  touch "$2" && chown "$OWNER" "$2"
+  "${RUN_AS[@]}" "$BIN/pg_ctl" -D "$1" -l "$2" -w -t 30 start >/dev/null \
+    || { tail -20 "$2" >&2; die "the cluster did not start (log: $2)"; }
 }
 
 # Cluster-wide roles, then the template database every test database is created from.
@@ -212,7 +243,9 @@ check_system_cluster() {
 
 build_tree
 init_cluster
-start_cluster
+init_nopreload_cluster
+start_cluster "$DATA" "$LOG"
+start_cluster "$NOPRELOAD_DATA" "$BASE/postgres-nopreload.log"
 cluster_ready || setup_cluster
 check_system_cluster
-log "ready: postgres://postgres@127.0.0.1:$PORT/postgres (databases for tests: CREATE DATABASE … TEMPLATE supabase_template)"
+log "ready: postgres://postgres@127.0.0.1:$PORT/postgres (databases for tests: CREATE DATABASE … TEMPLATE supabase_template); supabase_vault not preloaded: postgres://supabase_admin@127.0.0.1:$NOPRELOAD_PORT/postgres"

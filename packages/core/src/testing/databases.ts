@@ -26,6 +26,14 @@ export const SUPABASE_LIKE_ADMIN_URL =
   process.env.KEYWARDEN_TEST_SUPABASE_ADMIN_URL ??
   'postgres://supabase_admin@127.0.0.1:54322/postgres'
 
+/**
+ * A second cluster from the same private tree where `supabase_vault` is installed but NOT in
+ * shared_preload_libraries: merely available, as on a server with the package installed.
+ */
+export const SUPABASE_LIKE_NOPRELOAD_URL =
+  process.env.KEYWARDEN_TEST_SUPABASE_NOPRELOAD_URL ??
+  'postgres://supabase_admin@127.0.0.1:54323/postgres'
+
 /** Which server a test database lives on: the plain one on 5432, or the Supabase-like one. */
 export type TestServer = 'postgres' | 'supabase-like'
 
