@@ -1241,6 +1241,81 @@ describe.each(await sqlBackends())('the SQL API on $kind', ({ kind, create }) =>
     expect(await get(name)).toBe('born-again')
   })
 
+  it('deletes the staged value and every vault row of a secret whose metadata is deleted', async () => {
+    const name = fresh('deleted_staged')
+    await store(name, 'current')
+    await rotate(name, 'current-2')
+    await db.query('SELECT public.stage_rotation($1, $2)', [name, 'staged'])
+    expect(
+      only(
+        await db.query<{ deleted: boolean }>('SELECT public.delete_secret($1) AS deleted', [name]),
+      ).deleted,
+    ).toBe(true)
+    expect(await vaultRows([name, `${name}@previous`, `${name}@pending`])).toEqual([])
+
+    // The metadata row itself deleted (by its owner): its trigger takes the vault rows with it.
+    const other = fresh('deleted_metadata')
+    await store(other, 'current')
+    await rotate(other, 'current-2')
+    await db.query('SELECT public.stage_rotation($1, $2)', [other, 'staged'])
+    await db.query('DELETE FROM keywarden.secrets WHERE name = $1', [other], { role: 'owner' })
+    expect(await vaultRows([other, `${other}@previous`, `${other}@pending`])).toEqual([])
+  })
+
+  it('settles metadata whose vault rows were deleted outside Keywarden, as the foreign keys did', async () => {
+    const name = fresh('outside_delete')
+    await store(name, 'first')
+    await rotate(name, 'second')
+    await db.query('SELECT public.stage_rotation($1, $2)', [name, 'staged'])
+    // Supabase's grants let service_role delete vault rows directly (so does the dashboard).
+    await db.query('DELETE FROM vault.secrets WHERE name = $1', [name])
+    expect(await listed(name)).toEqual([])
+    expect(
+      await db.query('SELECT name FROM public.secret_metrics() WHERE name = $1', [name]),
+    ).toEqual([])
+    // The next write starts the name over, and the metadata's previous and pending rows went.
+    await store(name, 'third')
+    expect(await get(name)).toBe('third')
+    expect((await listed(name))[0]?.version).toBe(1)
+    expect(await getPrevious(name)).toBeNull()
+    expect(
+      (await vaultRows([name, `${name}@previous`, `${name}@pending`])).map((row) => row.name),
+    ).toEqual([name])
+
+    // A staged or previous row deleted outside: the pointers are cleared at the next change.
+    const staged = fresh('outside_pending')
+    await store(staged, 'current')
+    await rotate(staged, 'current-2')
+    await db.query('SELECT public.stage_rotation($1, $2)', [staged, 'staged'])
+    await db.query('DELETE FROM vault.secrets WHERE name = ANY($1)', [
+      [`${staged}@pending`, `${staged}@previous`],
+    ])
+    expect(
+      (await sqlError(db.query('SELECT * FROM public.promote_staged_rotation($1)', [staged]))).code,
+    ).toBe('KW404')
+    expect(await getPrevious(staged)).toBeNull()
+    // A write that commits settles the pointers (a refused one rolls back with its error).
+    expect(
+      await db.query('SELECT public.discard_staged_rotation($1) AS discarded', [staged]),
+    ).toEqual([{ discarded: false }])
+    expect(
+      await db.query(
+        `SELECT pending_vault_secret_id, pending_staged_at, previous_vault_secret_id, previous_valid_until
+           FROM keywarden.secrets WHERE name = $1`,
+        [staged],
+        { role: 'owner' },
+      ),
+    ).toEqual([
+      {
+        pending_vault_secret_id: null,
+        pending_staged_at: null,
+        previous_vault_secret_id: null,
+        previous_valid_until: null,
+      },
+    ])
+    expect(await get(staged)).toBe('current-2')
+  })
+
   it('serves and adopts a vault secret made outside Keywarden (e.g. in the Supabase dashboard)', async () => {
     const name = fresh('dashboard')
     const id = only(
