@@ -21,13 +21,21 @@
 # Idempotent: when the clusters already answer and are set up, it returns at once.
 #
 # Environment (all optional):
-#   KEYWARDEN_SUPABASE_LIKE_DIR   private tree and data directory (default: <repo>/.supabase-like)
+#   KEYWARDEN_SUPABASE_LIKE_DIR   private tree and data directory (default: <repo>/.supabase-like,
+#                                 or /var/tmp/keywarden-supabase-like where the postgres OS user
+#                                 cannot enter the checkout)
 #   KEYWARDEN_SUPABASE_LIKE_PORT  port (default 54322)
 #   KEYWARDEN_SUPABASE_VAULT_TARBALL  the extension's source (default ../shared/vendor/…)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BASE="${KEYWARDEN_SUPABASE_LIKE_DIR:-$ROOT/.supabase-like}"
+# As root the cluster runs as the `postgres` OS user, which must reach the private tree: a
+# checkout it cannot enter (e.g. under /root) gets the tree outside it.
+if [ -z "${KEYWARDEN_SUPABASE_LIKE_DIR:-}" ] && [ "$(id -u)" = 0 ] \
+    && ! runuser -u postgres -- test -x "$ROOT"; then
+  BASE=/var/tmp/keywarden-supabase-like
+fi
 PORT="${KEYWARDEN_SUPABASE_LIKE_PORT:-54322}"
 TARBALL="${KEYWARDEN_SUPABASE_VAULT_TARBALL:-$ROOT/../shared/vendor/supabase_vault-0.3.1.tar.gz}"
 PG_MAJOR=15
