@@ -1,9 +1,18 @@
 -- The `vault` schema every Keywarden function is written against.
 --
 -- On Supabase the `supabase_vault` extension provides it and this migration only makes sure the
--- extension is installed. Elsewhere (plain PostgreSQL, the embedded PGlite) it creates a
--- compatible vault: the same table, view, functions and grants, with pgcrypto doing the
--- encryption.
+-- extension is installed and usable, and gives service_role Supabase's grants on it. Elsewhere
+-- (plain PostgreSQL, the embedded PGlite) it creates a compatible vault: the same table, view,
+-- functions and grants, with pgcrypto doing the encryption.
+--
+-- Which one: the extension only when it is really usable. `supabase_vault` reads its server key
+-- at start-up, and only when it is in shared_preload_libraries; `vault.getkey_script` exists
+-- only then. Merely *available* (its files installed, not preloaded) it would create fine and
+-- then fail every store with `22000 pgsodium_derive: no server secret key defined`, so:
+-- * extension already created: used; its key is probed, and a missing key is a clear error
+--   (KW001), since the compatible vault cannot take over a schema the extension owns;
+-- * not created, preloaded and available: created, then probed the same way;
+-- * otherwise (not preloaded, or not available): the compatible vault.
 --
 -- Compatible encryption: OpenPGP symmetric encryption (AES-256, with its modification detection
 -- code, so a tampered or foreign ciphertext fails instead of decrypting to garbage) under a key
@@ -15,9 +24,33 @@
 DO $vault$
 DECLARE
   crypto_schema text;
+  probe_message text;
 BEGIN
-  IF EXISTS (SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = 'supabase_vault') THEN
+  IF EXISTS (SELECT 1 FROM pg_catalog.pg_extension e WHERE e.extname = 'supabase_vault')
+     OR (pg_catalog.current_setting('vault.getkey_script', true) IS NOT NULL
+         AND EXISTS (SELECT 1 FROM pg_catalog.pg_available_extensions a WHERE a.name = 'supabase_vault')) THEN
     CREATE EXTENSION IF NOT EXISTS supabase_vault;
+    -- Decrypting 64 zero bytes derives the key first: with a key it fails as an invalid
+    -- ciphertext, without one as "no server secret key defined".
+    BEGIN
+      PERFORM vault._crypto_aead_det_decrypt(pg_catalog.decode(pg_catalog.repeat('00', 64), 'hex'),
+                                             NULL::bytea, 0::bigint);
+    EXCEPTION WHEN data_exception THEN
+      GET STACKED DIAGNOSTICS probe_message = MESSAGE_TEXT;
+      IF probe_message LIKE '%no server secret key%' THEN
+        RAISE EXCEPTION 'supabase_vault is installed but has no server key: it is not in shared_preload_libraries, or its vault.getkey_script printed no key'
+          USING ERRCODE = 'KW001',
+                HINT = 'Add supabase_vault to shared_preload_libraries (with a vault.getkey_script that prints 64 hex characters) and restart, or drop the extension to use Keywarden''s compatible vault.';
+      END IF;
+    END;
+    -- Supabase's grants (its after-create script gives them on a hosted project; on a cluster
+    -- where someone else created the extension, the public functions' callers need them too).
+    GRANT USAGE ON SCHEMA vault TO service_role;
+    GRANT SELECT, DELETE ON vault.secrets, vault.decrypted_secrets TO service_role;
+    GRANT EXECUTE ON FUNCTION vault.create_secret(text, text, text, uuid),
+                              vault.update_secret(uuid, text, text, text, uuid),
+                              vault._crypto_aead_det_decrypt(bytea, bytea, bigint, bytea, bytea)
+      TO service_role;
     RETURN;
   END IF;
 

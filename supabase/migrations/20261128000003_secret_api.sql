@@ -104,7 +104,10 @@ CREATE FUNCTION keywarden.default_rotation_interval(secret_type text) RETURNS in
 
 CREATE TABLE keywarden.secrets (
   name text PRIMARY KEY CHECK (keywarden.is_valid_name(name)),
-  vault_secret_id uuid NOT NULL UNIQUE REFERENCES vault.secrets (id) ON DELETE CASCADE,
+  -- No foreign keys to vault.secrets: on Supabase the extension's owner (supabase_admin) owns
+  -- that table and `postgres` has no REFERENCES on it. Migration 6 does explicitly what ON DELETE
+  -- did (and drops the keys from installs that have them).
+  vault_secret_id uuid NOT NULL UNIQUE,
   secret_type text NOT NULL DEFAULT 'other'
     CHECK (secret_type IN ('github_token', 'api_key', 'service_key', 'signing_key', 'other')),
   description text,
@@ -115,7 +118,7 @@ CREATE TABLE keywarden.secrets (
   last_rotated_at timestamptz,
   -- The value before the last rotation, served on request until previous_valid_until. Its
   -- version is kept too: a store after the rotation moves `version` on, not the previous value.
-  previous_vault_secret_id uuid REFERENCES vault.secrets (id) ON DELETE SET NULL,
+  previous_vault_secret_id uuid,
   previous_version integer CHECK (previous_version > 0),
   previous_valid_until timestamptz,
   created_at timestamptz NOT NULL DEFAULT now(),

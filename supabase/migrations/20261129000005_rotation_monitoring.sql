@@ -54,8 +54,9 @@ CREATE OR REPLACE FUNCTION keywarden.default_rotation_interval(secret_type text)
 
 -- Staged rotation (below) keeps its pending value beside the current one.
 ALTER TABLE keywarden.secrets
-  -- A staged value waiting for promotion, in a vault row named `<name>@pending`.
-  ADD COLUMN pending_vault_secret_id uuid REFERENCES vault.secrets (id) ON DELETE SET NULL,
+  -- A staged value waiting for promotion, in a vault row named `<name>@pending`. No foreign key
+  -- to vault.secrets (see migration 3).
+  ADD COLUMN pending_vault_secret_id uuid,
   ADD COLUMN pending_staged_at timestamptz;
 
 -- Every secret with metadata, its effective interval, risk level, rotation due date and expiry.

@@ -20,12 +20,15 @@ Applies Keywarden's SQL migrations (the ones in supabase/migrations, bundled wit
 PostgreSQL or Supabase database, each in its own transaction, and records them in
 supabase_migrations.schema_migrations as the Supabase CLI does, so \`supabase db push\` sees them
 as applied. Running it again applies only what is new. The embedded vault migrates itself.
+Then it runs keywarden.schedule_jobs(), which schedules Keywarden's pg_cron jobs where pg_cron
+is installed (on Supabase, enable pg_cron first, then run this again).
 
 The database: --database-url, else KEYWARDEN_DATABASE_URL, SUPABASE_DB_URL or POSTGRES_URL.
 
 Options:
   --database-url URL   the database to migrate
-  --json               {"database", "applied": [...], "alreadyApplied": [...]} (versions)
+  --json               {"database", "applied": [...], "alreadyApplied": [...] (versions),
+                        "scheduledJobs": [...] (pg_cron job names)}
 
 Examples:
   keywarden db migrate --database-url postgres://postgres@127.0.0.1:5432/postgres
@@ -61,8 +64,10 @@ export const run: CommandModule['run'] = async (context, { positionals }) => {
     )
   }
   let report: Awaited<ReturnType<typeof runMigrations>>
+  let scheduledJobs: string[]
   try {
     report = await runMigrations(pgConnection(client), migrations)
+    scheduledJobs = await scheduleJobs(client)
   } catch (error) {
     throw migrationError(error)
   } finally {
@@ -70,8 +75,16 @@ export const run: CommandModule['run'] = async (context, { positionals }) => {
   }
   const { out } = context
   if (out.json) {
-    out.printJson({ database, applied: report.applied, alreadyApplied: report.skipped })
+    out.printJson({
+      database,
+      applied: report.applied,
+      alreadyApplied: report.skipped,
+      scheduledJobs,
+    })
     return 0
+  }
+  if (scheduledJobs.length > 0) {
+    out.line(`pg_cron jobs scheduled: ${scheduledJobs.join(', ')}`)
   }
   const names = new Map(migrations.map((migration) => [migration.version, migration.name]))
   const label = (version: string) => `${version}_${names.get(version) ?? ''}`
@@ -89,6 +102,17 @@ export const run: CommandModule['run'] = async (context, { positionals }) => {
     out.line(`Already applied: ${report.skipped.length} (${report.skipped.map(label).join(', ')})`)
   }
   return 0
+}
+
+/**
+ * Schedules the pg_cron jobs (none without pg_cron): pg_cron is often enabled after the
+ * migrations ran, so every run schedules them again (idempotently).
+ */
+async function scheduleJobs(client: pg.Client): Promise<string[]> {
+  const { rows } = await client.query<{ jobs: string[] }>(
+    'SELECT keywarden.schedule_jobs() AS jobs',
+  )
+  return rows[0]?.jobs ?? []
 }
 
 /** The PostgreSQL URL from the configuration, or a usage error saying how to give one. */

@@ -233,6 +233,25 @@ describe('errorFromDatabase', () => {
     expect(error.secretName).toBe('github_token')
   })
 
+  it.each([
+    ['pgsodium_crypto_aead_det_decrypt_by_id: invalid ciphertext', 'DECRYPTION_FAILED'],
+    ['pgsodium_crypto_aead_det_decrypt_by_id: invalid message', 'DECRYPTION_FAILED'],
+    [
+      'pgsodium_crypto_aead_det_encrypt_by_id: pgsodium_derive: no server secret key defined.',
+      'ROOT_KEY_MISSING',
+    ],
+    ['invalid input syntax for type uuid: "ghp_x"', 'INTERNAL'],
+  ] as const)(
+    'maps the real supabase_vault 22000 "%s" to %s, with a message of its own',
+    (text, code) => {
+      const error = errorFromDatabase(pgError('22000', text))
+      expect(error.code).toBe(code)
+      expect(error.sqlState).toBe('22000')
+      expect(error.message).not.toContain('ghp_')
+      if (code === 'DECRYPTION_FAILED') expect(error.message).toMatch(/^decryption failed/)
+    },
+  )
+
   it("passes Keywarden's own messages through", () => {
     const error = errorFromDatabase(
       pgError('KW001', 'the root key is not set: set keywarden.root_key for this session'),

@@ -249,6 +249,36 @@ const KEYWARDEN_SQLSTATES: Readonly<Record<string, KeywardenErrorCode>> = {
   KW404: 'SECRET_NOT_FOUND',
 }
 
+// Supabase's real vault (the supabase_vault extension) raises plain `22000 data_exception`s,
+// told apart by their fixed messages (`<C function>: invalid ciphertext`, `…: pgsodium_derive: no
+// server secret key defined.`), which name no data. Other 22000s stay INTERNAL.
+const SUPABASE_VAULT_FAILURES: readonly {
+  pattern: RegExp
+  code: KeywardenErrorCode
+  message: string
+}[] = [
+  {
+    pattern: /: invalid (ciphertext|message)$/,
+    code: 'DECRYPTION_FAILED',
+    message:
+      'decryption failed: the vault secret was altered or belongs to another row (supabase_vault: invalid ciphertext)',
+  },
+  {
+    pattern: /no server secret key defined/,
+    code: 'ROOT_KEY_MISSING',
+    message:
+      'the vault has no server key: supabase_vault is not in shared_preload_libraries, or its getkey script printed no key',
+  },
+]
+
+function supabaseVaultFailure(
+  sqlState: string | undefined,
+  message: string | undefined,
+): (typeof SUPABASE_VAULT_FAILURES)[number] | undefined {
+  if (sqlState !== '22000' || message === undefined) return undefined
+  return SUPABASE_VAULT_FAILURES.find((failure) => failure.pattern.test(message))
+}
+
 // Socket-level failures from Node (`pg` surfaces them as-is) and undici (fetch's `cause`).
 const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
@@ -393,6 +423,7 @@ const GENERIC_MESSAGES: Readonly<Record<KeywardenErrorCode, string>> = {
  * | source                                                              | code                  |
  * | ------------------------------------------------------------------- | --------------------- |
  * | KW001 / KW002 / KW003                                               | ROOT_KEY_MISSING / ROOT_KEY_INVALID / DECRYPTION_FAILED |
+ * | 22000 from supabase_vault: `invalid ciphertext` / `no server secret key` | DECRYPTION_FAILED / ROOT_KEY_MISSING |
  * | KW010 / KW011 / KW012 / KW404                                       | INVALID_NAME / INVALID_VALUE / INVALID_ARGUMENT / SECRET_NOT_FOUND |
  * | 42501, 28xxx, PGRST301–303, HTTP 401/403 without a code             | ACCESS_DENIED         |
  * | 08xxx, 57P01–57P03, 53300, 57014, PGRST000–003, socket errors, fetch failures, HTTP 0/502/503/504 | VAULT_UNAVAILABLE |
@@ -422,6 +453,8 @@ export function errorFromDatabase(
   const make = (kind: KeywardenErrorCode, text: string): KeywardenError =>
     new KeywardenError(kind, text, { secretName, cause: error, sqlState })
 
+  const vaultFailure = supabaseVaultFailure(sqlState, message)
+  if (vaultFailure) return make(vaultFailure.code, vaultFailure.message)
   if (sqlState !== undefined) {
     const kind = classify(sqlState)
     if (kind !== 'INTERNAL') {

@@ -4,10 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
-  createPgliteBackend,
-  createPostgresBackend,
   type QueryOptions,
   type SqlBackend,
+  sqlBackends,
   sqlError,
 } from '../testing/sql-backends.ts'
 
@@ -26,10 +25,7 @@ function fresh(base: string): string {
   return `${base}_${sequence}`
 }
 
-describe.each([
-  { kind: 'postgres', create: createPostgresBackend },
-  { kind: 'pglite', create: createPgliteBackend },
-] as const)('agent access on $kind', ({ create }) => {
+describe.each(await sqlBackends())('agent access on $kind', ({ create }) => {
   let db: SqlBackend
 
   beforeAll(async () => {

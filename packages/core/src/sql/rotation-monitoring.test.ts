@@ -6,12 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { until } from '../testing/expect.ts'
-import {
-  createPgliteBackend,
-  createPostgresBackend,
-  type SqlBackend,
-  sqlError,
-} from '../testing/sql-backends.ts'
+import { type SqlBackend, sqlBackends, sqlError } from '../testing/sql-backends.ts'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
@@ -67,10 +62,7 @@ interface Metric {
 
 const at = (base: Date, ms: number) => new Date(base.getTime() + ms)
 
-describe.each([
-  { kind: 'postgres', create: createPostgresBackend },
-  { kind: 'pglite', create: createPgliteBackend },
-] as const)('rotation and monitoring on $kind', ({ create }) => {
+describe.each(await sqlBackends())('rotation and monitoring on $kind', ({ create }) => {
   let db: SqlBackend
 
   beforeAll(async () => {

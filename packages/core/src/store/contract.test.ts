@@ -10,7 +10,7 @@ import type { AuditEvent } from '../audit/index.ts'
 import { isKeywardenError, type KeywardenError } from '../errors/index.ts'
 import { randomRootKey } from '../testing/databases.ts'
 import { rejection } from '../testing/expect.ts'
-import { createTestStore, STORE_KINDS, type TestStore } from '../testing/stores.ts'
+import { createTestStore, storeCases, type TestStore } from '../testing/stores.ts'
 import type { SecretStore } from './index.ts'
 import { createPostgresStore } from './postgres.ts'
 
@@ -110,13 +110,15 @@ const validValue = fc
   .map((value) => value.replaceAll('\u0000', ''))
   .filter((value) => value !== '' && Buffer.byteLength(value, 'utf8') <= 65_536)
 
-describe.each(STORE_KINDS)('the %s store', (kind) => {
+describe.each(await storeCases())('the $label store', ({ kind, server }) => {
   let t: TestStore
   // The embedded store is replaced when a test reopens its home.
   const store = () => t.store
+  /** The compatible vault (its key is the session's `keywarden.root_key`), not supabase_vault. */
+  const compatibleVault = server !== 'supabase-like'
 
   beforeAll(async () => {
-    t = await createTestStore(kind)
+    t = await createTestStore(kind, { server })
   })
 
   afterAll(async () => {
@@ -635,31 +637,34 @@ describe.each(STORE_KINDS)('the %s store', (kind) => {
     expect(await store().getSecret(name, 'test')).toBeNull()
   })
 
-  it('fails to decrypt under another root key, and reads again under the right one', async () => {
-    const name = fresh('other_key')
-    const value = canary('other-key')
-    await store().storeSecret(name, value, {}, 'test')
+  it.runIf(compatibleVault)(
+    'fails to decrypt under another root key, and reads again under the right one',
+    async () => {
+      const name = fresh('other_key')
+      const value = canary('other-key')
+      await store().storeSecret(name, value, {}, 'test')
 
-    const wrongKey = randomRootKey()
-    let other: SecretStore
-    if (t.kind === 'embedded') other = await t.reopen({ rootKey: wrongKey })
-    else other = await t.connect({ rootKey: wrongKey })
-    try {
-      for (const attempt of [
-        () => other.getSecret(name, 'test'),
-        () => other.getSecrets([name], 'test'),
-        () => other.rotateSecret(name, 'replacement', 60, 'test'),
-      ]) {
-        const error = await rejection(attempt(), 'DECRYPTION_FAILED')
-        expectNoTrace(error, value)
+      const wrongKey = randomRootKey()
+      let other: SecretStore
+      if (t.kind === 'embedded') other = await t.reopen({ rootKey: wrongKey })
+      else other = await t.connect({ rootKey: wrongKey })
+      try {
+        for (const attempt of [
+          () => other.getSecret(name, 'test'),
+          () => other.getSecrets([name], 'test'),
+          () => other.rotateSecret(name, 'replacement', 60, 'test'),
+        ]) {
+          const error = await rejection(attempt(), 'DECRYPTION_FAILED')
+          expectNoTrace(error, value)
+        }
+      } finally {
+        if (t.kind === 'embedded') await t.reopen()
       }
-    } finally {
-      if (t.kind === 'embedded') await t.reopen()
-    }
-    expect(await store().getSecret(name, 'test')).toEqual({ value, version: 1 })
-  })
+      expect(await store().getSecret(name, 'test')).toEqual({ value, version: 1 })
+    },
+  )
 
-  if (kind !== 'embedded') {
+  if (kind !== 'embedded' && compatibleVault) {
     it('reports a session without a root key as ROOT_KEY_MISSING', async () => {
       if (t.kind === 'embedded') throw new Error('unreachable')
       const name = fresh('no_key')
@@ -674,6 +679,58 @@ describe.each(STORE_KINDS)('the %s store', (kind) => {
         const error = await rejection(attempt(), 'ROOT_KEY_MISSING')
         expectNoTrace(error, value)
       }
+    })
+  }
+
+  if (kind !== 'embedded') {
+    it('reports a tampered ciphertext as DECRYPTION_FAILED, and keeps serving every other secret', async () => {
+      if (t.kind === 'embedded') throw new Error('unreachable')
+      const asked = fresh('tamper_asked')
+      const broken = fresh('tamper_broken')
+      const donor = fresh('tamper_donor')
+      const value = canary('tamper')
+      await store().storeSecret(asked, 'asked-value', {}, 'test')
+      await store().storeSecret(broken, value, {}, 'test')
+      await store().storeSecret(donor, 'donor-value', {}, 'test')
+      // Behind the API's back, as the superuser (on Supabase, postgres may not UPDATE the vault):
+      // another row's ciphertext, bound to that row's id, cannot decrypt here.
+      await t.database.asAdmin(
+        'UPDATE vault.secrets t SET secret = s.secret FROM vault.secrets s WHERE s.name = $1 AND t.name = $2',
+        [donor, broken],
+      )
+      for (const attempt of [
+        () => store().getSecret(broken, 'test'),
+        () => store().getSecrets([asked, broken], 'test'),
+      ]) {
+        const error = await rejection(attempt(), 'DECRYPTION_FAILED')
+        expectNoTrace(error, value)
+        expectNoTrace(error, 'donor-value')
+      }
+      // More than five calls: pooled sessions reach PostgreSQL's generic plans, which must still
+      // decrypt only what was asked for.
+      for (let call = 0; call < 12; call += 1) {
+        expect(await store().getSecret(asked, 'test')).toEqual({ value: 'asked-value', version: 1 })
+      }
+    })
+  }
+
+  if (kind === 'supabase' && !compatibleVault) {
+    it('goes through PostgREST as Supabase runs it: logged in as authenticator, with its timeouts', async () => {
+      if (t.kind !== 'supabase') throw new Error('unreachable')
+      await store().getSecret(fresh('as_authenticator'), 'test')
+      const sessions = await t.database.asAdmin<{ usename: string; timeouts: string }>(
+        `SELECT a.usename, (SELECT pg_catalog.string_agg(c, ',' ORDER BY c)
+                              FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) c
+                             WHERE s.setrole = a.usesysid) AS timeouts
+           FROM pg_catalog.pg_stat_activity a
+          WHERE a.datname = current_database() AND a.pid <> pg_catalog.pg_backend_pid()
+            AND a.backend_type = 'client backend'`,
+      )
+      expect(sessions.length).toBeGreaterThan(0)
+      expect(new Set(sessions.map((session) => session.usename))).toEqual(
+        new Set(['authenticator']),
+      )
+      expect(sessions[0]?.timeouts).toBe('lock_timeout=8s,statement_timeout=8s')
     })
   }
 

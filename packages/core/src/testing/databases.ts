@@ -14,6 +14,91 @@ import { openPglite } from '../node/pglite.ts'
 export const ADMIN_DATABASE_URL =
   process.env.KEYWARDEN_TEST_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 
+/**
+ * The Supabase-like cluster (`npm run db:supabase-like`): the real `supabase_vault`, `postgres`
+ * not a superuser. Suites connect and migrate as `postgres`, as `supabase db push` does.
+ */
+export const SUPABASE_LIKE_URL =
+  process.env.KEYWARDEN_TEST_SUPABASE_URL ?? 'postgres://postgres@127.0.0.1:54322/postgres'
+
+/** Its superuser (`supabase_admin`), which creates and drops the test databases. */
+export const SUPABASE_LIKE_ADMIN_URL =
+  process.env.KEYWARDEN_TEST_SUPABASE_ADMIN_URL ??
+  'postgres://supabase_admin@127.0.0.1:54322/postgres'
+
+/**
+ * A second cluster from the same private tree where `supabase_vault` is installed but NOT in
+ * shared_preload_libraries: merely available, as on a server with the package installed.
+ */
+export const SUPABASE_LIKE_NOPRELOAD_URL =
+  process.env.KEYWARDEN_TEST_SUPABASE_NOPRELOAD_URL ??
+  'postgres://supabase_admin@127.0.0.1:54323/postgres'
+
+/** Which server a test database lives on: the plain one on 5432, or the Supabase-like one. */
+export type TestServer = 'postgres' | 'supabase-like'
+
+interface ServerEndpoints {
+  /** Creates and drops databases. */
+  admin: string
+  /** Sessions of the test database connect as this URL's user. */
+  user: string
+  create(name: string): string
+  unreachable: string
+}
+
+const SERVERS: Readonly<Record<TestServer, ServerEndpoints>> = {
+  postgres: {
+    admin: ADMIN_DATABASE_URL,
+    user: ADMIN_DATABASE_URL,
+    create: (name) => `CREATE DATABASE ${name}`,
+    unreachable:
+      'start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`',
+  },
+  'supabase-like': {
+    admin: SUPABASE_LIKE_ADMIN_URL,
+    user: SUPABASE_LIKE_URL,
+    // Everything per-database Supabase sets up (extensions schema, the vault extension owned by
+    // supabase_admin and its grants, default privileges) is in the template.
+    create: (name) => `CREATE DATABASE ${name} OWNER postgres TEMPLATE supabase_template`,
+    unreachable: 'start it with `npm run db:supabase-like`',
+  },
+}
+
+/**
+ * Whether the Supabase-like cluster answers. Suites run on it whenever it does, and always in
+ * CI (`CI=true`), where a missing cluster fails them instead of skipping.
+ */
+export async function supabaseLikeReachable(): Promise<boolean> {
+  const client = new pg.Client({
+    connectionString: SUPABASE_LIKE_ADMIN_URL,
+    connectionTimeoutMillis: 2_000,
+  })
+  try {
+    await client.connect()
+    const { rows } = await client.query(
+      "SELECT 1 FROM pg_catalog.pg_database WHERE datname = 'supabase_template'",
+    )
+    return rows.length === 1
+  } catch {
+    return false
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+/**
+ * Whether suites include the Supabase-like cluster: in CI always (so a missing cluster fails),
+ * elsewhere when it answers, saying so on stderr when it does not.
+ */
+export async function includeSupabaseLike(): Promise<boolean> {
+  if (process.env.CI === 'true' || process.env.CI === '1') return true
+  if (await supabaseLikeReachable()) return true
+  console.warn(
+    `[keywarden tests] the Supabase-like cluster is not running at ${SUPABASE_LIKE_URL}: its backend is skipped (npm run db:supabase-like starts it; in CI it is required)`,
+  )
+  return false
+}
+
 /** A random 256-bit root key as 64 hex characters. */
 export function randomRootKey(): string {
   return randomBytes(32).toString('hex')
@@ -25,11 +110,18 @@ export interface PostgresDatabase {
   url: string
   /** Database name, `kw_test_…`. */
   name: string
+  /** The server it lives on. */
+  server: TestServer
   /**
    * Opens a new connection. `rootKey` sets `keywarden.root_key` for its session: omitted, the
    * database's default key (if it has one); `null`, no key at all.
    */
   connect(options?: { rootKey?: string | null }): Promise<pg.Client>
+  /**
+   * Runs one statement in this database as the server's superuser (`postgres` on 5432,
+   * `supabase_admin` on the Supabase-like cluster), e.g. to tamper with vault.secrets.
+   */
+  asAdmin<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<Row[]>
   /** Drops the database, ending its connections. */
   drop(): Promise<void>
 }
@@ -45,25 +137,24 @@ export interface PostgresTestDatabase extends PostgresDatabase {
  * @param options.rootKey the key {@link PostgresDatabase.connect} gives sessions by default.
  */
 export async function createEmptyPostgresDatabase(
-  options: { rootKey?: string } = {},
+  options: { rootKey?: string; server?: TestServer } = {},
 ): Promise<PostgresDatabase> {
+  const server = SERVERS[options.server ?? 'postgres']
   const name = `kw_test_${randomBytes(6).toString('hex')}`
-  const admin = new pg.Client({ connectionString: ADMIN_DATABASE_URL })
+  const admin = new pg.Client({ connectionString: server.admin })
   try {
     await admin.connect()
   } catch (error) {
-    throw new Error(
-      `PostgreSQL is not reachable at ${ADMIN_DATABASE_URL}; start it with ` +
-        '`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`',
-      { cause: error },
-    )
+    throw new Error(`PostgreSQL is not reachable at ${server.admin}; ${server.unreachable}`, {
+      cause: error,
+    })
   }
   try {
-    await admin.query(`CREATE DATABASE ${name}`)
+    await admin.query(server.create(name))
   } finally {
     await admin.end()
   }
-  const url = new URL(ADMIN_DATABASE_URL)
+  const url = new URL(server.user)
   url.pathname = `/${name}`
 
   const connect = async (connectOptions: { rootKey?: string | null } = {}) => {
@@ -76,12 +167,25 @@ export async function createEmptyPostgresDatabase(
     return client
   }
 
+  const adminUrl = new URL(server.admin)
+  adminUrl.pathname = `/${name}`
+
   return {
     url: url.toString(),
     name,
+    server: options.server ?? 'postgres',
     connect,
+    async asAdmin<Row>(sql: string, params: unknown[] = []) {
+      const client = new pg.Client({ connectionString: adminUrl.toString() })
+      await client.connect()
+      try {
+        return (await client.query(sql, params)).rows as Row[]
+      } finally {
+        await client.end()
+      }
+    },
     async drop() {
-      const dropper = new pg.Client({ connectionString: ADMIN_DATABASE_URL })
+      const dropper = new pg.Client({ connectionString: server.admin })
       await dropper.connect()
       try {
         await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
@@ -93,12 +197,17 @@ export async function createEmptyPostgresDatabase(
 }
 
 /**
- * Creates `kw_test_<random>` on the server and applies the migrations. Fails loudly when the
- * server is unreachable: suites that need PostgreSQL never skip.
+ * Creates `kw_test_<random>` on the server and applies the migrations (on the Supabase-like
+ * cluster as `postgres`, a non-superuser). Fails loudly when the server is unreachable: suites
+ * that need PostgreSQL never skip.
+ * @param options.server default `postgres` (5432). On `supabase-like` the real vault ignores
+ *   the root key sessions are given.
  */
-export async function createPostgresTestDatabase(): Promise<PostgresTestDatabase> {
+export async function createPostgresTestDatabase(
+  options: { server?: TestServer } = {},
+): Promise<PostgresTestDatabase> {
   const rootKey = randomRootKey()
-  const database = await createEmptyPostgresDatabase({ rootKey })
+  const database = await createEmptyPostgresDatabase({ rootKey, ...options })
   try {
     const migrator = await database.connect()
     try {

@@ -1,14 +1,17 @@
 /**
- * Test-only: the two databases the SQL contract suite runs against — the real PostgreSQL server
- * and the embedded PGlite — behind one small interface, so that one suite states the contract
- * once. Nothing here is part of the package build.
+ * Test-only: the databases the SQL contract suite runs against — the real PostgreSQL server,
+ * the embedded PGlite and the Supabase-like cluster with the real `supabase_vault` — behind one
+ * small interface, so that one suite states the contract once. Nothing here is part of the
+ * package build.
  */
 import type { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
 import {
   createPgliteTestDatabase,
   createPostgresTestDatabase,
+  includeSupabaseLike,
   type PostgresTestDatabase,
+  type TestServer,
 } from './databases.ts'
 
 /** How {@link SqlBackend.query} runs a statement. */
@@ -50,13 +53,45 @@ export interface PostgresBackend extends SqlBackendBase {
   readonly database: PostgresTestDatabase
 }
 
+/**
+ * The Supabase-like cluster: a fresh database migrated as `postgres` (not a superuser) over the
+ * real `supabase_vault`, which holds its own key (`rootKey` is given to sessions but unused).
+ * `owner` statements run as `postgres`, with only Supabase's grants on `vault`.
+ */
+export interface SupabaseLikeBackend extends SqlBackendBase {
+  readonly kind: 'supabase-like'
+  readonly database: PostgresTestDatabase
+  /** Runs one statement as `supabase_admin` (the superuser) in the test database. */
+  admin<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<Row[]>
+}
+
 /** The embedded PGlite: one in-memory database, one session. */
 export interface PgliteBackend extends SqlBackendBase {
   readonly kind: 'pglite'
   readonly db: PGlite
 }
 
-export type SqlBackend = PostgresBackend | PgliteBackend
+export type SqlBackend = PostgresBackend | PgliteBackend | SupabaseLikeBackend
+
+/** The kinds of {@link SqlBackend}. */
+export type SqlBackendKind = SqlBackend['kind']
+
+/**
+ * The backends a suite runs on, for `describe.each`: PostgreSQL and PGlite always, the
+ * Supabase-like cluster in CI (required there) and wherever it is running.
+ */
+export async function sqlBackends(): Promise<
+  { kind: SqlBackendKind; create: () => Promise<SqlBackend> }[]
+> {
+  const backends: { kind: SqlBackendKind; create: () => Promise<SqlBackend> }[] = [
+    { kind: 'postgres', create: createPostgresBackend },
+    { kind: 'pglite', create: createPgliteBackend },
+  ]
+  if (await includeSupabaseLike()) {
+    backends.push({ kind: 'supabase-like', create: createSupabaseLikeBackend })
+  }
+  return backends
+}
 
 const ROLE = /^[a-z_][a-z0-9_]*$/
 
@@ -90,13 +125,32 @@ export async function queryAs<Row>(
 }
 
 /** A fresh migrated database on the PostgreSQL server (fails when the server is unreachable). */
-export async function createPostgresBackend(): Promise<PostgresBackend> {
-  const database = await createPostgresTestDatabase()
+export function createPostgresBackend(): Promise<PostgresBackend> {
+  return createServerBackend('postgres')
+}
+
+/**
+ * A fresh database on the Supabase-like cluster, migrated as `postgres` (fails when the cluster
+ * is unreachable: `npm run db:supabase-like` starts it).
+ */
+export async function createSupabaseLikeBackend(): Promise<SupabaseLikeBackend> {
+  const backend = await createServerBackend('supabase-like')
+  return {
+    ...backend,
+    kind: 'supabase-like',
+    admin: (sql, params) => backend.database.asAdmin(sql, params),
+  }
+}
+
+async function createServerBackend(server: TestServer): Promise<PostgresBackend> {
+  const database = await createPostgresTestDatabase({ server })
   const pool = new pg.Pool({
     connectionString: database.url,
     options: `-c keywarden.root_key=${database.rootKey}`,
     max: 4,
   })
+  // An idle client that the database's drop terminates reports it here; nothing is waiting.
+  pool.on('error', () => {})
   const listeners = new Set<pg.Client>()
   return {
     kind: 'postgres',

@@ -8,6 +8,10 @@
  * - `supabase`: {@link createSupabaseStore} through the PostgREST test double over another fresh
  *   database, with a service_role JWT.
  *
+ * `postgres` and `supabase` also run on the Supabase-like cluster (`server: 'supabase-like'`),
+ * with the real vault; there the double logs in as `authenticator`, as Supabase's PostgREST does,
+ * and switches to the JWT's role per request, under authenticator's timeouts.
+ *
  * Every handle has `cleanup()`, which closes whatever it opened and drops its database or home.
  */
 import { randomBytes } from 'node:crypto'
@@ -20,8 +24,10 @@ import { createPostgresStore } from '../store/postgres.ts'
 import { createSupabaseStore } from '../store/supabase.ts'
 import {
   createPostgresTestDatabase,
+  includeSupabaseLike,
   type PostgresTestDatabase,
   randomRootKey,
+  type TestServer,
 } from './databases.ts'
 import { type PostgrestDouble, signTestJwt, startPostgrestDouble } from './postgrest/index.ts'
 
@@ -87,16 +93,50 @@ export type TestStore = TestStores[StoreKind]
 /** The store kinds, for `describe.each`. */
 export const STORE_KINDS: readonly StoreKind[] = ['embedded', 'postgres', 'supabase']
 
+/** Options of {@link createTestStore}. */
+export interface TestStoreOptions {
+  /** Where the `postgres` and `supabase` stores' database lives (default `postgres`, 5432). */
+  server?: TestServer
+}
+
+/** One store on one server, for `describe.each` over {@link storeCases}. */
+export interface StoreCase {
+  /** `postgres`, or `postgres on supabase-like`. */
+  label: string
+  kind: StoreKind
+  server: TestServer
+}
+
+/**
+ * Every store on the plain server, and the `postgres` and `supabase` stores on the Supabase-like
+ * cluster too, in CI (required there) and wherever it is running.
+ */
+export async function storeCases(): Promise<StoreCase[]> {
+  const cases: StoreCase[] = STORE_KINDS.map((kind) => ({ label: kind, kind, server: 'postgres' }))
+  if (await includeSupabaseLike()) {
+    for (const kind of ['postgres', 'supabase'] as const) {
+      cases.push({ label: `${kind} on supabase-like`, kind, server: 'supabase-like' })
+    }
+  }
+  return cases
+}
+
 /** Creates a store of `kind` over a database of its own. */
-export async function createTestStore<K extends StoreKind>(kind: K): Promise<TestStores[K]>
-export async function createTestStore(kind: StoreKind): Promise<TestStore> {
+export async function createTestStore<K extends StoreKind>(
+  kind: K,
+  options?: TestStoreOptions,
+): Promise<TestStores[K]>
+export async function createTestStore(
+  kind: StoreKind,
+  options: TestStoreOptions = {},
+): Promise<TestStore> {
   switch (kind) {
     case 'embedded':
       return createEmbeddedTestStore()
     case 'postgres':
-      return createPostgresTestStore()
+      return createPostgresTestStore(options)
     case 'supabase':
-      return createSupabaseTestStore()
+      return createSupabaseTestStore(options)
   }
 }
 
@@ -157,8 +197,8 @@ async function createEmbeddedTestStore(): Promise<EmbeddedTestStore> {
   }
 }
 
-async function createPostgresTestStore(): Promise<PostgresTestStore> {
-  const database = await createPostgresTestDatabase()
+async function createPostgresTestStore(options: TestStoreOptions): Promise<PostgresTestStore> {
+  const database = await createPostgresTestDatabase(options)
   const opened: SecretStore[] = []
   const open = (rootKey: string | null, listen = true) => {
     const store = createPostgresStore({
@@ -193,14 +233,22 @@ async function createPostgresTestStore(): Promise<PostgresTestStore> {
   }
 }
 
-async function createSupabaseTestStore(): Promise<SupabaseTestStore> {
-  const database = await createPostgresTestDatabase()
+async function createSupabaseTestStore(options: TestStoreOptions): Promise<SupabaseTestStore> {
+  const database = await createPostgresTestDatabase(options)
   const jwtSecret = randomBytes(32).toString('hex')
   const serviceRoleKey = signTestJwt({ role: 'service_role' }, jwtSecret)
   const doubles: PostgrestDouble[] = []
   const stores: SecretStore[] = []
+  // Supabase's PostgREST logs in as authenticator (LOGIN NOINHERIT, 8 s statement and lock
+  // timeouts) and switches to the JWT's role; the plain server has no such role.
+  const loginUrl = new URL(database.url)
+  if (database.server === 'supabase-like') loginUrl.username = 'authenticator'
   const open = async (rootKey: string | null) => {
-    const double = await startPostgrestDouble({ databaseUrl: database.url, rootKey, jwtSecret })
+    const double = await startPostgrestDouble({
+      databaseUrl: loginUrl.toString(),
+      rootKey,
+      jwtSecret,
+    })
     doubles.push(double)
     const store = createSupabaseStore({ url: double.url, serviceRoleKey })
     stores.push(store)

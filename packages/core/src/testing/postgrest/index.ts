@@ -10,6 +10,9 @@
  * - the JWT from `Authorization: Bearer …` is verified (HS256/384/512 with the JWT secret;
  *   `exp`, `nbf` and `iat` with PostgREST's 30-second clock skew); failures are 401 PGRST301,
  *   PGRST302 or PGRST303;
+ * - it logs in as the connection string's user: on the Supabase-like cluster the test helpers
+ *   give it `authenticator` (LOGIN NOINHERIT, 8 s statement and lock timeouts, granted the API
+ *   roles), as Supabase's PostgREST logs in, so requests run under those timeouts;
  * - each call runs in its own transaction: READ ONLY for GET/HEAD and for STABLE or IMMUTABLE
  *   functions (so a function that writes but is not VOLATILE fails here as it does there),
  *   `SET LOCAL ROLE` to the JWT's `role` (anon, authenticated or service_role only) and
