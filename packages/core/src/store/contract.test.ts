@@ -701,7 +701,7 @@ describe.each(STORE_KINDS)('the %s store', (kind) => {
   // --- change notifications -------------------------------------------------------------------
 
   if (kind === 'supabase') {
-    it('has no change subscription (PostgREST cannot LISTEN)', () => {
+    it('has no change subscription with Realtime off (PostgREST cannot LISTEN)', () => {
       expect(store().subscribe).toBeUndefined()
     })
   } else {

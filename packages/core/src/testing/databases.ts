@@ -92,16 +92,28 @@ export async function createEmptyPostgresDatabase(
   }
 }
 
+/** Options of the migrated test databases. */
+export interface TestDatabaseOptions {
+  /**
+   * SQL run as the owner before the migrations, to set up what a platform provides before a
+   * user's migrations run there (e.g. Supabase's `realtime` schema, `testing/realtime.ts`).
+   */
+  prepare?: string
+}
+
 /**
  * Creates `kw_test_<random>` on the server and applies the migrations. Fails loudly when the
  * server is unreachable: suites that need PostgreSQL never skip.
  */
-export async function createPostgresTestDatabase(): Promise<PostgresTestDatabase> {
+export async function createPostgresTestDatabase(
+  options: TestDatabaseOptions = {},
+): Promise<PostgresTestDatabase> {
   const rootKey = randomRootKey()
   const database = await createEmptyPostgresDatabase({ rootKey })
   try {
     const migrator = await database.connect()
     try {
+      if (options.prepare) await migrator.query(options.prepare)
       await runMigrations(pgConnection(migrator), await loadMigrations())
     } finally {
       await migrator.end()
@@ -114,9 +126,12 @@ export async function createPostgresTestDatabase(): Promise<PostgresTestDatabase
 }
 
 /** An in-memory PGlite with the migrations applied and a random root key set. */
-export async function createPgliteTestDatabase(): Promise<{ db: PGlite; rootKey: string }> {
+export async function createPgliteTestDatabase(
+  options: TestDatabaseOptions = {},
+): Promise<{ db: PGlite; rootKey: string }> {
   const rootKey = randomRootKey()
   const db = await openPglite({ rootKey })
+  if (options.prepare) await db.exec(options.prepare)
   await runMigrations(pgliteConnection(db), await loadMigrations())
   return { db, rootKey }
 }

@@ -9,6 +9,7 @@ import {
   createPgliteTestDatabase,
   createPostgresTestDatabase,
   type PostgresTestDatabase,
+  type TestDatabaseOptions,
 } from './databases.ts'
 
 /** How {@link SqlBackend.query} runs a statement. */
@@ -90,8 +91,10 @@ export async function queryAs<Row>(
 }
 
 /** A fresh migrated database on the PostgreSQL server (fails when the server is unreachable). */
-export async function createPostgresBackend(): Promise<PostgresBackend> {
-  const database = await createPostgresTestDatabase()
+export async function createPostgresBackend(
+  options: TestDatabaseOptions = {},
+): Promise<PostgresBackend> {
+  const database = await createPostgresTestDatabase(options)
   const pool = new pg.Pool({
     connectionString: database.url,
     options: `-c keywarden.root_key=${database.rootKey}`,
@@ -148,8 +151,10 @@ export async function createPostgresBackend(): Promise<PostgresBackend> {
 }
 
 /** An in-memory PGlite with the migrations applied. */
-export async function createPgliteBackend(): Promise<PgliteBackend> {
-  const { db, rootKey } = await createPgliteTestDatabase()
+export async function createPgliteBackend(
+  options: TestDatabaseOptions = {},
+): Promise<PgliteBackend> {
+  const { db, rootKey } = await createPgliteTestDatabase(options)
   return {
     kind: 'pglite',
     db,
