@@ -126,6 +126,7 @@ describe('the supabase store past the Data API’s 1000-row cap', () => {
             accessed_by: 'svc-late',
             access_type: 'cache_hit',
             success: true,
+            created_at: new Date().toISOString(),
           },
         ])
       }
