@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { request } from 'node:http'
 import {
   createClient,
   type SupabaseClient,
@@ -437,6 +438,26 @@ describe('the PostgREST double’s outages', () => {
       { method: 'POST', fn: 'get_secret', role: 'service_role', status: 200 },
       { method: 'POST', fn: 'no_such_function', role: 'service_role', status: 404 },
     ])
+  })
+
+  it('refuses a WebSocket upgrade (it serves no Realtime) without recording a call', async () => {
+    double.clearCalls()
+    const closed = await new Promise<string>((resolve) => {
+      const req = request(`${double.url}/realtime/v1/websocket?vsn=1.0.0`, {
+        headers: {
+          Connection: 'Upgrade',
+          Upgrade: 'websocket',
+          'Sec-WebSocket-Key': randomBytes(16).toString('base64'),
+          'Sec-WebSocket-Version': '13',
+        },
+      })
+      req.on('upgrade', () => resolve('upgraded'))
+      req.on('response', (response) => resolve(`answered ${response.statusCode}`))
+      req.on('error', () => resolve('closed'))
+      req.end()
+    })
+    expect(closed).toBe('closed')
+    expect(double.calls).toEqual([])
   })
 })
 
