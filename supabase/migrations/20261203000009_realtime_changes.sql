@@ -282,7 +282,19 @@ CREATE OR REPLACE FUNCTION public.secret_alerts(
 
 DO $realtime$
 BEGIN
-  IF pg_catalog.to_regprocedure('realtime.send(jsonb, text, text, boolean)') IS NULL THEN
+  -- Read from the catalog rather than through to_regprocedure, which raises instead of
+  -- answering NULL where the migrating role lacks USAGE on a `realtime` schema. The trigger
+  -- runs as this role (the owner of the functions that write keywarden.secrets), so it is made
+  -- only where this role may call realtime.send.
+  IF NOT EXISTS (
+    SELECT 1 FROM pg_catalog.pg_proc p
+      JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+     WHERE n.nspname = 'realtime' AND p.proname = 'send'
+       AND pg_catalog.pg_get_function_identity_arguments(p.oid)
+           = 'payload jsonb, event text, topic text, private boolean'
+       AND pg_catalog.has_schema_privilege(n.oid, 'USAGE')
+       AND pg_catalog.has_function_privilege(p.oid, 'EXECUTE')
+  ) THEN
     RETURN;
   END IF;
 
