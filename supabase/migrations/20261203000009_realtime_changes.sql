@@ -1,4 +1,4 @@
--- The Data API's row cap, and the change feed through Supabase Realtime.
+-- The Data API's row cap, a cheaper secret_alerts, and the change feed through Supabase Realtime.
 --
 -- 1. Supabase's Data API (PostgREST, `db-max-rows` = 1000) cuts every set-returning call at
 --    1000 rows, silently: a listing of 2,500 secrets would come back with 1000 of them and no
