@@ -53,6 +53,20 @@ describe('resolveStoreConfig', () => {
     expect(config).toEqual({ kind: 'supabase', url: 'https://x.supabase.co', serviceRoleKey: 'k' })
   })
 
+  it('turns the supabase store’s Realtime change feed off with KEYWARDEN_REALTIME=0', () => {
+    const config = resolveStoreConfig({
+      SUPABASE_URL: 'https://x.supabase.co',
+      SUPABASE_SERVICE_ROLE_KEY: 'k',
+      KEYWARDEN_REALTIME: '0',
+    })
+    expect(config).toEqual({
+      kind: 'supabase',
+      url: 'https://x.supabase.co',
+      serviceRoleKey: 'k',
+      realtime: false,
+    })
+  })
+
   it('falls back to SUPABASE_DB_URL, then POSTGRES_URL', () => {
     expect(
       resolveStoreConfig({ SUPABASE_DB_URL: 'postgres://a@h/x', POSTGRES_URL: 'postgres://b@h/y' }),

@@ -24,7 +24,13 @@ export type StoreConfig =
       agent?: boolean
     }
   | { kind: 'postgres'; connectionString: string; variable: string; rootKey?: string }
-  | { kind: 'supabase'; url: string; serviceRoleKey: string }
+  | {
+      kind: 'supabase'
+      url: string
+      serviceRoleKey: string
+      /** `KEYWARDEN_REALTIME=0` turns the Realtime change feed off (default: on where possible). */
+      realtime?: boolean
+    }
 
 const POSTGRES_VARIABLES = ['KEYWARDEN_DATABASE_URL', 'SUPABASE_DB_URL', 'POSTGRES_URL'] as const
 
@@ -79,7 +85,11 @@ export async function openStore(config: StoreConfig): Promise<SecretStore> {
   switch (config.kind) {
     case 'supabase': {
       const { createSupabaseStore } = await import('../store/supabase.ts')
-      return createSupabaseStore({ url: config.url, serviceRoleKey: config.serviceRoleKey })
+      return createSupabaseStore({
+        url: config.url,
+        serviceRoleKey: config.serviceRoleKey,
+        ...(config.realtime === undefined ? {} : { realtime: config.realtime }),
+      })
     }
     case 'postgres': {
       const { createPostgresStore } = await import('../store/postgres.ts')
@@ -176,7 +186,12 @@ function supabaseConfig(env: Environment): StoreConfig {
       'SUPABASE_URL must be an http(s) URL, e.g. https://<project>.supabase.co',
     )
   }
-  return { kind: 'supabase', url, serviceRoleKey }
+  return {
+    kind: 'supabase',
+    url,
+    serviceRoleKey,
+    ...(value(env, 'KEYWARDEN_REALTIME') === '0' ? { realtime: false } : {}),
+  }
 }
 
 function rootKeyFrom(env: Environment): string | undefined {

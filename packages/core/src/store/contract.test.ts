@@ -758,7 +758,7 @@ describe.each(await storeCases())('the $label store', ({ kind, server }) => {
   // --- change notifications -------------------------------------------------------------------
 
   if (kind === 'supabase') {
-    it('has no change subscription (PostgREST cannot LISTEN)', () => {
+    it('has no change subscription with Realtime off (PostgREST cannot LISTEN)', () => {
       expect(store().subscribe).toBeUndefined()
     })
   } else {

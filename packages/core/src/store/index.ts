@@ -237,7 +237,8 @@ export interface SecretStore {
   ping(): Promise<void>
   /**
    * Calls `listener` with a secret's name whenever any client changes it (NOTIFY
-   * keywarden_secrets). Stores that cannot hear changes leave this undefined.
+   * keywarden_secrets, or Supabase Realtime for the supabase store), and with `*` when it may
+   * have missed changes. Stores that cannot hear changes leave this undefined.
    */
   subscribe?(listener: (name: string) => void): Promise<() => Promise<void>>
   close(): Promise<void>

@@ -1,8 +1,8 @@
 /**
  * The supabase store: supabase-js `.rpc()` with the service role key, what the edge function
- * uses on Supabase. Runtime-neutral (Node, Deno, edge). It cannot LISTEN through PostgREST, so
- * it has no change subscription: its cache relies on the TTL, which suits short-lived edge
- * workers.
+ * uses on Supabase. Runtime-neutral (Node, Deno, edge). It cannot LISTEN through PostgREST;
+ * where a WebSocket exists it hears changes through Supabase Realtime instead (`./realtime.ts`),
+ * and its cache TTL stays the fallback.
  */
 import {
   createClient,
@@ -11,6 +11,7 @@ import {
 } from '@supabase/supabase-js'
 import { errorFromDatabase, KeywardenError } from '../errors/index.ts'
 import type { SecretStore } from './index.ts'
+import { type ChangeFeed, type OpenChangeChannel, startChangeFeed } from './realtime.ts'
 import {
   alertFromRow,
   auditRecordFromRow,
@@ -33,6 +34,14 @@ export interface SupabaseStoreOptions {
   serviceRoleKey: string
   /** A fetch to use instead of the global one. */
   fetch?: typeof fetch
+  /**
+   * Hear changes made anywhere through Supabase Realtime's private `keywarden:secrets` channel,
+   * so the client evicts at once instead of after its TTL. Default: true where the runtime has
+   * a WebSocket (Deno, browsers, Node 22+) or `openChannel` is given.
+   */
+  realtime?: boolean
+  /** Opens the Realtime channel; default: supabase-js's `client.channel(topic, private)`. */
+  openChannel?: OpenChangeChannel
 }
 
 type Row = Record<string, unknown>
@@ -42,7 +51,8 @@ type RealtimeTransport = NonNullable<
 
 /**
  * supabase-js builds a Realtime client in createClient and throws where there is no global
- * WebSocket (Node 20). The store never opens a channel, so a transport that refuses is enough.
+ * WebSocket (Node 20). There the store opens no channel of supabase-js's (only one given as
+ * `openChannel`), so a transport that refuses is enough.
  */
 const RealtimeUnavailable = class {
   constructor() {
@@ -58,6 +68,9 @@ export function createSupabaseStore(options: SupabaseStoreOptions): SecretStore 
     ...(options.fetch ? { global: { fetch: options.fetch } } : {}),
     ...(globalThis.WebSocket ? {} : { realtime: { transport: RealtimeUnavailable } }),
   })
+  const openChannel = realtimeChannelOpener(options, client)
+  const listeners = new Set<(name: string) => void>()
+  let feed: ChangeFeed | undefined
 
   const rpc = async (fn: string, args: Row, secretName?: string): Promise<unknown> => {
     let response: { data: unknown; error: unknown; status: number }
@@ -81,6 +94,8 @@ export function createSupabaseStore(options: SupabaseStoreOptions): SecretStore 
     }
     return response.data
   }
+  // Calls that can yield more rows than the Data API's cap (1000 on Supabase, cut silently) go
+  // to the `*_json` functions, which return all of them as one JSON array in one snapshot.
   const rows = async (fn: string, args: Row, secretName?: string): Promise<Row[]> => {
     const data = await rpc(fn, args, secretName)
     return Array.isArray(data) ? (data as Row[]) : []
@@ -149,12 +164,18 @@ export function createSupabaseStore(options: SupabaseStoreOptions): SecretStore 
     },
 
     async listSecrets(accessedBy) {
-      return (await rows('list_secret_names', { accessed_by: accessedBy })).map(metadataFromRow)
+      return (await rows('list_secret_names_json', { accessed_by: accessedBy })).map(
+        metadataFromRow,
+      )
     },
 
     async checkExpiringSecrets(days, accessedBy, now) {
       return (
-        await rows('check_expiring_secrets', { days, accessed_by: accessedBy, ...atTime(now) })
+        await rows('check_expiring_secrets_json', {
+          days,
+          accessed_by: accessedBy,
+          ...atTime(now),
+        })
       ).map(expiringFromRow)
     },
 
@@ -200,12 +221,12 @@ export function createSupabaseStore(options: SupabaseStoreOptions): SecretStore 
     },
 
     async secretMetrics(now) {
-      return (await rows('secret_metrics', atTime(now))).map(metricFromRow)
+      return (await rows('secret_metrics_json', atTime(now))).map(metricFromRow)
     },
 
     async secretAlerts(filter) {
       return (
-        await rows('secret_alerts', {
+        await rows('secret_alerts_json', {
           p_since: filter.since?.toISOString() ?? null,
           ...atTime(filter.now),
         })
@@ -231,7 +252,7 @@ export function createSupabaseStore(options: SupabaseStoreOptions): SecretStore 
 
     async queryAudit(filter) {
       const [secretName, failedOnly, since, maxRows] = auditArguments(filter)
-      const result = await rows('query_secret_access_log', {
+      const result = await rows('query_secret_access_log_json', {
         secret_name: secretName,
         failed_only: failedOnly,
         since,
@@ -244,10 +265,50 @@ export function createSupabaseStore(options: SupabaseStoreOptions): SecretStore 
       await rows('check_expiring_secrets', { days: 0, accessed_by: 'keywarden:health' })
     },
 
+    ...(openChannel === undefined
+      ? {}
+      : {
+          async subscribe(onChange: (name: string) => void) {
+            listeners.add(onChange)
+            feed ??= startChangeFeed(openChannel, (name) => {
+              for (const notify of listeners) notify(name)
+            })
+            return async () => {
+              listeners.delete(onChange)
+              if (listeners.size === 0 && feed) {
+                const stopping = feed
+                feed = undefined
+                await stopping.stop()
+              }
+            }
+          },
+        }),
+
     async close() {
+      listeners.clear()
+      const stopping = feed
+      feed = undefined
+      await stopping?.stop()
       await client.removeAllChannels()
     },
   }
+}
+
+/** How the store opens its change channel, or undefined when it does not listen. */
+function realtimeChannelOpener(
+  options: SupabaseStoreOptions,
+  client: SupabaseClient,
+): OpenChangeChannel | undefined {
+  const wanted = options.realtime ?? (options.openChannel !== undefined || !!globalThis.WebSocket)
+  if (!wanted) return undefined
+  if (options.openChannel) return options.openChannel
+  if (!globalThis.WebSocket) {
+    throw new KeywardenError(
+      'CONFIGURATION_ERROR',
+      'Supabase Realtime needs a WebSocket, which this runtime lacks; set realtime: false',
+    )
+  }
+  return (topic) => client.channel(topic, { config: { private: true } })
 }
 
 /** The `p_now` argument: left out (the database's now()) unless a time is injected. */

@@ -179,7 +179,9 @@ export async function createEmptyPostgresDatabase(
       const client = new pg.Client({ connectionString: adminUrl.toString() })
       await client.connect()
       try {
-        return (await client.query(sql, params)).rows as Row[]
+        // Without parameters, the simple protocol: a script of several statements is allowed.
+        const result = params.length ? await client.query(sql, params) : await client.query(sql)
+        return result.rows as Row[]
       } finally {
         await client.end()
       }
@@ -196,6 +198,15 @@ export async function createEmptyPostgresDatabase(
   }
 }
 
+/** Options of the migrated test databases. */
+export interface TestDatabaseOptions {
+  /**
+   * SQL run as the owner before the migrations, to set up what a platform provides before a
+   * user's migrations run there (e.g. Supabase's `realtime` schema, `testing/realtime.ts`).
+   */
+  prepare?: string
+}
+
 /**
  * Creates `kw_test_<random>` on the server and applies the migrations (on the Supabase-like
  * cluster as `postgres`, a non-superuser). Fails loudly when the server is unreachable: suites
@@ -204,13 +215,15 @@ export async function createEmptyPostgresDatabase(
  *   the root key sessions are given.
  */
 export async function createPostgresTestDatabase(
-  options: { server?: TestServer } = {},
+  options: TestDatabaseOptions & { server?: TestServer } = {},
 ): Promise<PostgresTestDatabase> {
   const rootKey = randomRootKey()
   const database = await createEmptyPostgresDatabase({ rootKey, ...options })
   try {
     const migrator = await database.connect()
     try {
+      // As the platform's superuser: on Supabase the platform, not the user, sets these up.
+      if (options.prepare) await database.asAdmin(options.prepare)
       await runMigrations(pgConnection(migrator), await loadMigrations())
     } finally {
       await migrator.end()
@@ -223,9 +236,12 @@ export async function createPostgresTestDatabase(
 }
 
 /** An in-memory PGlite with the migrations applied and a random root key set. */
-export async function createPgliteTestDatabase(): Promise<{ db: PGlite; rootKey: string }> {
+export async function createPgliteTestDatabase(
+  options: TestDatabaseOptions = {},
+): Promise<{ db: PGlite; rootKey: string }> {
   const rootKey = randomRootKey()
   const db = await openPglite({ rootKey })
+  if (options.prepare) await db.exec(options.prepare)
   await runMigrations(pgliteConnection(db), await loadMigrations())
   return { db, rootKey }
 }

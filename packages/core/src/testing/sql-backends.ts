@@ -11,6 +11,7 @@ import {
   createPostgresTestDatabase,
   includeSupabaseLike,
   type PostgresTestDatabase,
+  type TestDatabaseOptions,
   type TestServer,
 } from './databases.ts'
 
@@ -125,16 +126,18 @@ export async function queryAs<Row>(
 }
 
 /** A fresh migrated database on the PostgreSQL server (fails when the server is unreachable). */
-export function createPostgresBackend(): Promise<PostgresBackend> {
-  return createServerBackend('postgres')
+export function createPostgresBackend(options: TestDatabaseOptions = {}): Promise<PostgresBackend> {
+  return createServerBackend('postgres', options)
 }
 
 /**
  * A fresh database on the Supabase-like cluster, migrated as `postgres` (fails when the cluster
  * is unreachable: `npm run db:supabase-like` starts it).
  */
-export async function createSupabaseLikeBackend(): Promise<SupabaseLikeBackend> {
-  const backend = await createServerBackend('supabase-like')
+export async function createSupabaseLikeBackend(
+  options: TestDatabaseOptions = {},
+): Promise<SupabaseLikeBackend> {
+  const backend = await createServerBackend('supabase-like', options)
   return {
     ...backend,
     kind: 'supabase-like',
@@ -142,8 +145,11 @@ export async function createSupabaseLikeBackend(): Promise<SupabaseLikeBackend> 
   }
 }
 
-async function createServerBackend(server: TestServer): Promise<PostgresBackend> {
-  const database = await createPostgresTestDatabase({ server })
+async function createServerBackend(
+  server: TestServer,
+  options: TestDatabaseOptions,
+): Promise<PostgresBackend> {
+  const database = await createPostgresTestDatabase({ ...options, server })
   const pool = new pg.Pool({
     connectionString: database.url,
     options: `-c keywarden.root_key=${database.rootKey}`,
@@ -202,8 +208,10 @@ async function createServerBackend(server: TestServer): Promise<PostgresBackend>
 }
 
 /** An in-memory PGlite with the migrations applied. */
-export async function createPgliteBackend(): Promise<PgliteBackend> {
-  const { db, rootKey } = await createPgliteTestDatabase()
+export async function createPgliteBackend(
+  options: TestDatabaseOptions = {},
+): Promise<PgliteBackend> {
+  const { db, rootKey } = await createPgliteTestDatabase(options)
   return {
     kind: 'pglite',
     db,

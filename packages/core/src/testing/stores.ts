@@ -6,7 +6,8 @@
  * - `embedded`: {@link createEmbeddedStore} in a new temporary home (PGlite, ≈5 s to create).
  * - `postgres`: {@link createPostgresStore} on a fresh migrated database on the real server.
  * - `supabase`: {@link createSupabaseStore} through the PostgREST test double over another fresh
- *   database, with a service_role JWT.
+ *   database, with a service_role JWT, the Data API's 1000-row cap, and Realtime off (the
+ *   double serves none; `store/supabase.test.ts` tests the change feed).
  *
  * `postgres` and `supabase` also run on the Supabase-like cluster (`server: 'supabase-like'`),
  * with the real vault; there the double logs in as `authenticator`, as Supabase's PostgREST does,
@@ -29,7 +30,12 @@ import {
   randomRootKey,
   type TestServer,
 } from './databases.ts'
-import { type PostgrestDouble, signTestJwt, startPostgrestDouble } from './postgrest/index.ts'
+import {
+  type PostgrestDouble,
+  SUPABASE_MAX_ROWS,
+  signTestJwt,
+  startPostgrestDouble,
+} from './postgrest/index.ts'
 
 interface TestStoreBase {
   /** The store under test. Replaced by `reopen()` on the embedded store. */
@@ -244,13 +250,16 @@ async function createSupabaseTestStore(options: TestStoreOptions): Promise<Supab
   const loginUrl = new URL(database.url)
   if (database.server === 'supabase-like') loginUrl.username = 'authenticator'
   const open = async (rootKey: string | null) => {
+    // Set up as Supabase sets up its Data API: at most 1000 rows per set-returning call.
     const double = await startPostgrestDouble({
       databaseUrl: loginUrl.toString(),
       rootKey,
       jwtSecret,
+      maxRows: SUPABASE_MAX_ROWS,
     })
     doubles.push(double)
-    const store = createSupabaseStore({ url: double.url, serviceRoleKey })
+    // The double serves no Realtime: the change feed is tested with a channel of its own.
+    const store = createSupabaseStore({ url: double.url, serviceRoleKey, realtime: false })
     stores.push(store)
     return { double, store }
   }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { request } from 'node:http'
 import {
   createClient,
   type SupabaseClient,
@@ -437,5 +438,89 @@ describe('the PostgREST double’s outages', () => {
       { method: 'POST', fn: 'get_secret', role: 'service_role', status: 200 },
       { method: 'POST', fn: 'no_such_function', role: 'service_role', status: 404 },
     ])
+  })
+
+  it('refuses a WebSocket upgrade (it serves no Realtime) without recording a call', async () => {
+    double.clearCalls()
+    const closed = await new Promise<string>((resolve) => {
+      const req = request(`${double.url}/realtime/v1/websocket?vsn=1.0.0`, {
+        headers: {
+          Connection: 'Upgrade',
+          Upgrade: 'websocket',
+          'Sec-WebSocket-Key': randomBytes(16).toString('base64'),
+          'Sec-WebSocket-Version': '13',
+        },
+      })
+      req.on('upgrade', () => resolve('upgraded'))
+      req.on('response', (response) => resolve(`answered ${response.statusCode}`))
+      req.on('error', () => resolve('closed'))
+      req.end()
+    })
+    expect(closed).toBe('closed')
+    expect(double.calls).toEqual([])
+  })
+})
+
+describe('the PostgREST double’s row cap (db-max-rows)', () => {
+  let capped: PostgrestDouble
+  let cappedService: SupabaseClient
+
+  beforeAll(async () => {
+    capped = await startPostgrestDouble({
+      databaseUrl: database.url,
+      rootKey: database.rootKey,
+      jwtSecret,
+      maxRows: 3,
+    })
+    cappedService = client(capped.url, signTestJwt({ role: 'service_role' }, jwtSecret))
+    for (const name of ['cap_a', 'cap_b', 'cap_c', 'cap_d', 'cap_e']) {
+      const stored = await service.rpc('store_secret', { secret_name: name, secret_value: 'v' })
+      expect(stored.error).toBeNull()
+    }
+  })
+
+  afterAll(async () => {
+    await capped?.close()
+  })
+
+  it('cuts a set-returning call at maxRows silently, as Supabase’s Data API does', async () => {
+    const uncapped = await service.rpc('list_secret_names')
+    expect((uncapped.data as unknown[]).length).toBeGreaterThan(3)
+
+    const cut = await cappedService.rpc('list_secret_names')
+    expect(cut.error).toBeNull()
+    expect(cut.status).toBe(200)
+    // The first rows in the function's own order, no error, no hint that rows are missing.
+    expect((cut.data as { name: string }[]).map((row) => row.name)).toEqual(
+      (uncapped.data as { name: string }[]).slice(0, 3).map((row) => row.name),
+    )
+  })
+
+  it('says in Content-Range how many rows there were only when a count is asked for', async () => {
+    const headers = {
+      Authorization: `Bearer ${signTestJwt({ role: 'service_role' }, jwtSecret)}`,
+      'Content-Type': 'application/json',
+    }
+    const plain = await fetch(`${capped.url}/rest/v1/rpc/list_secret_names`, {
+      method: 'POST',
+      headers,
+      body: '{}',
+    })
+    expect(plain.headers.get('content-range')).toBe('0-2/*')
+    const counted = await fetch(`${capped.url}/rest/v1/rpc/list_secret_names`, {
+      method: 'POST',
+      headers: { ...headers, Prefer: 'count=exact' },
+      body: '{}',
+    })
+    const total = Number(counted.headers.get('content-range')?.split('/')[1])
+    expect(total).toBeGreaterThan(3)
+    expect(((await counted.json()) as unknown[]).length).toBe(3)
+  })
+
+  it('does not cut a function that returns one JSON value', async () => {
+    const whole = await cappedService.rpc('list_secret_names_json')
+    expect(whole.error).toBeNull()
+    const names = (whole.data as { name: string }[]).map((row) => row.name)
+    expect(names).toEqual(expect.arrayContaining(['cap_a', 'cap_b', 'cap_c', 'cap_d', 'cap_e']))
   })
 })

@@ -23,7 +23,10 @@
  * - results are shaped as PostgREST shapes them: a scalar as a JSON scalar, a set or table as
  *   an array of row objects, `Accept: application/vnd.pgrst.object+json` (supabase-js's
  *   `.single()`) as one object or 406 PGRST116, `nulls=stripped`, `Content-Range`;
- * - errors are `{ code, details, hint, message }` with PostgREST's SQLSTATE → HTTP status table.
+ * - errors are `{ code, details, hint, message }` with PostgREST's SQLSTATE → HTTP status table;
+ * - with `maxRows` (PostgREST's `db-max-rows`; Supabase sets 1000), a set-returning call yields
+ *   at most that many rows, silently (200, `Content-Range: 0-999/*`), as Supabase's Data API
+ *   does. A function returning one value (a jsonb array, say) is not cut.
  *
  * Not served: tables and views, filters and other query modifiers, embedding, CSV, `RAISE
  * SQLSTATE 'PGRST'` and the `response.*` GUCs, OpenAPI, CORS, schemas other than `public`,
@@ -52,7 +55,16 @@ export interface PostgrestDoubleOptions {
   jwtSecret: string
   /** Port to listen on at 127.0.0.1; 0 (the default) picks a free one. */
   port?: number
+  /**
+   * PostgREST's `db-max-rows`: the most rows a set-returning call yields, the rest dropped
+   * without an error. Supabase's Data API sets 1000 ({@link SUPABASE_MAX_ROWS}). Default: no cap,
+   * PostgREST's own default.
+   */
+  maxRows?: number
 }
+
+/** The Data API's row cap on Supabase (`db-max-rows`, "Max rows" in the dashboard). */
+export const SUPABASE_MAX_ROWS = 1000
 
 /** One request the double answered, for tests that count round trips to the vault. */
 export interface PostgrestDoubleCall {
@@ -136,6 +148,12 @@ export function signTestJwt(claims: TestJwtClaims, secret: string): string {
 export async function startPostgrestDouble(
   options: PostgrestDoubleOptions,
 ): Promise<PostgrestDouble> {
+  if (
+    options.maxRows !== undefined &&
+    !(Number.isInteger(options.maxRows) && options.maxRows > 0)
+  ) {
+    throw new Error('maxRows must be a positive integer')
+  }
   if (options.jwtSecret.length < 32) {
     throw new Error('jwtSecret must be at least 32 characters long, as PostgREST requires')
   }
@@ -164,6 +182,7 @@ export async function startPostgrestDouble(
   const context: Context = {
     pool,
     jwtSecret: options.jwtSecret,
+    maxRows: options.maxRows ?? null,
     record: (call) => calls.push(call),
   }
   const server = createServer((req, res) => {
@@ -171,6 +190,9 @@ export async function startPostgrestDouble(
     // must cost the one request rather than the test process (an unhandled rejection).
     handleRequest(req, res, context).catch(() => res.destroy())
   })
+  // The double serves no Realtime: a WebSocket upgrade (a supabase-js channel) is refused
+  // without being answered or recorded, as an unreachable Realtime server would be.
+  server.on('upgrade', (_req, socket) => socket.destroy())
   server.on('connection', (socket) => {
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
@@ -236,6 +258,7 @@ export async function startPostgrestDouble(
 interface Context {
   pool: pg.Pool
   jwtSecret: string
+  maxRows: number | null
   record(call: PostgrestDoubleCall): void
 }
 
@@ -357,7 +380,10 @@ async function answerRpc(
                 pg_catalog.set_config('request.cookies', '{}', true)`,
         [JSON.stringify(claims), method, `/rpc/${fn}`, JSON.stringify(requestHeaders(req))],
       )
-      const answer = await callRoutine(client, routine, args, media, countRequested)
+      const answer = await callRoutine(client, routine, args, media, {
+        countRequested,
+        maxRows: context.maxRows,
+      })
       if (media.singular && answer.rows !== 1) {
         throw new PostgrestError(
           406,
@@ -727,7 +753,7 @@ async function callRoutine(
   routine: Routine,
   args: CallArguments,
   media: Media,
-  countRequested: boolean,
+  limits: { countRequested: boolean; maxRows: number | null },
 ): Promise<{ answer: Answer; rows: number }> {
   const given = routine.inputs.filter(
     (input): input is RoutineParameter & { name: string } =>
@@ -764,26 +790,36 @@ async function callRoutine(
     media.singular || !routine.returnsSet
       ? `coalesce(${strip(`${aggregate} -> 0`)}, 'null')`
       : `coalesce(${strip(aggregate)}, '[]')`
-  const { rows } = await run<{ body: string; page_total: number }>(
+  // PostgREST applies db-max-rows as a LIMIT on the call's rows, and counts (count=exact) the
+  // rows before it. The source is materialized once, so a VOLATILE function still runs once.
+  const capped = routine.returnsSet && limits.maxRows !== null
+  const { rows } = await run<{ body: string; page_total: number; total: number }>(
     client,
-    `SELECT (${body})::text AS body, pg_catalog.count(*)::int AS page_total FROM (${inner}) pgrst_call`,
+    capped
+      ? `WITH pgrst_source AS MATERIALIZED (${inner})
+         SELECT (${body})::text AS body, pg_catalog.count(*)::int AS page_total,
+                (SELECT pg_catalog.count(*)::int FROM pgrst_source) AS total
+           FROM (SELECT * FROM pgrst_source LIMIT ${limits.maxRows}) pgrst_call`
+      : `SELECT (${body})::text AS body, pg_catalog.count(*)::int AS page_total,
+                pg_catalog.count(*)::int AS total
+           FROM (${inner}) pgrst_call`,
     values,
   )
   const [row] = rows
   if (!row) throw new Error('the aggregate query returned no row')
-  const total = row.page_total
-  const range = total > 0 ? `0-${total - 1}` : '*'
+  const pageTotal = row.page_total
+  const range = pageTotal > 0 ? `0-${pageTotal - 1}` : '*'
   const suffix = media.stripNulls ? ';nulls=stripped' : ''
   return {
     answer: {
       status: 200,
       headers: {
         'Content-Type': `${media.singular ? 'application/vnd.pgrst.object+json' : 'application/json'}${suffix}; charset=utf-8`,
-        'Content-Range': `${range}/${countRequested ? total : '*'}`,
+        'Content-Range': `${range}/${limits.countRequested ? row.total : '*'}`,
       },
       body: row.body,
     },
-    rows: total,
+    rows: pageTotal,
   }
 }
 
