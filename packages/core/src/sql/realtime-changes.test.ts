@@ -13,12 +13,7 @@ import {
   SUPABASE_REALTIME_SEND_SQL,
   SUPABASE_REALTIME_SQL,
 } from '../testing/realtime.ts'
-import {
-  createPgliteBackend,
-  createPostgresBackend,
-  type SqlBackend,
-  sqlError,
-} from '../testing/sql-backends.ts'
+import { type SqlBackend, sqlBackends, sqlError } from '../testing/sql-backends.ts'
 
 let sequence = 0
 function fresh(base: string): string {
@@ -26,10 +21,7 @@ function fresh(base: string): string {
   return `${base}_${sequence}`
 }
 
-const BACKENDS = [
-  { kind: 'postgres', create: createPostgresBackend },
-  { kind: 'pglite', create: createPgliteBackend },
-] as const
+const BACKENDS = await sqlBackends()
 
 describe.each(BACKENDS)('the Realtime change feed on $kind', ({ create }) => {
   let db: SqlBackend
@@ -128,14 +120,18 @@ describe.each(BACKENDS)('the Realtime change feed on $kind', ({ create }) => {
     ).toEqual([])
   })
 
+  /** Runs `sql` as whoever owns Supabase's `realtime` schema (the platform's superuser). */
+  const asPlatform = async (sql: string) => {
+    if (db.kind === 'supabase-like') await db.admin(sql)
+    else await db.query(sql, [], { role: 'owner' })
+  }
+
   it('keeps the write when realtime.send fails', async () => {
     const name = fresh('send_fails')
-    await db.query(
+    await asPlatform(
       `CREATE OR REPLACE FUNCTION realtime.send(payload jsonb, event text, topic text,
                                                 private boolean DEFAULT true)
        RETURNS void LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'realtime is down'; END $$`,
-      [],
-      { role: 'owner' },
     )
     try {
       await db.query('SELECT public.store_secret($1, $2)', [name, 'kept'])
@@ -143,7 +139,7 @@ describe.each(BACKENDS)('the Realtime change feed on $kind', ({ create }) => {
         { value: 'kept' },
       ])
     } finally {
-      await db.query(SUPABASE_REALTIME_SEND_SQL, [], { role: 'owner' })
+      await asPlatform(SUPABASE_REALTIME_SEND_SQL)
     }
     await db.query('SELECT * FROM public.rotate_secret($1, $2)', [name, 'next'])
     expect((await broadcasts()).map((each) => each.payload)).toEqual([

@@ -82,9 +82,12 @@ export type SqlBackendKind = SqlBackend['kind']
  * Supabase-like cluster in CI (required there) and wherever it is running.
  */
 export async function sqlBackends(): Promise<
-  { kind: SqlBackendKind; create: () => Promise<SqlBackend> }[]
+  { kind: SqlBackendKind; create: (options?: TestDatabaseOptions) => Promise<SqlBackend> }[]
 > {
-  const backends: { kind: SqlBackendKind; create: () => Promise<SqlBackend> }[] = [
+  const backends: {
+    kind: SqlBackendKind
+    create: (options?: TestDatabaseOptions) => Promise<SqlBackend>
+  }[] = [
     { kind: 'postgres', create: createPostgresBackend },
     { kind: 'pglite', create: createPgliteBackend },
   ]
