@@ -19,6 +19,7 @@ export {
   getSecrets,
 } from './client/default.ts'
 export {
+  type AccessEvent,
   createVaultClient,
   environmentVariableFor,
   runtimeEnvironment,

@@ -19,7 +19,12 @@ import type { VaultClient } from '@keywarden/core'
 import type { MiddlewareHandler } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
-import { type ClientIdentifier, CRON_TOKEN_SECRET, createBearerAuth } from '../auth/index.ts'
+import {
+  type ClientIdentifier,
+  CRON_TOKEN_SECRET,
+  createBearerAuth,
+  FailureLimiter,
+} from '../auth/index.ts'
 import { BASE_PATH, DEFAULT_CONFIG, type EdgePluginConfig } from '../config/index.ts'
 import { registerCronRoutes } from '../cron/index.ts'
 import { ApiError, errorBody, errorResponse, validationMessage } from '../errors/index.ts'
@@ -87,11 +92,17 @@ export function createApp(options: CreateAppOptions) {
   // (with its AbortSignal), which cost a GET more than all the rest of its work.
   app.on(['POST', 'PUT', 'PATCH', 'DELETE'], '*', limitBody)
 
-  const authOptions = {
-    client,
+  const limits = {
     maxFailures: config.maxAuthFailures,
+    maxGlobalFailures: config.maxGlobalAuthFailures,
     windowMs: config.authFailureWindowMs,
     now,
+  }
+  const authOptions = {
+    client,
+    ...limits,
+    // One count for both tokens: alternating between the routes buys no more guesses.
+    limiter: new FailureLimiter(limits),
     ...(options.identifyClient ? { identify: options.identifyClient } : {}),
   }
   const auth = createBearerAuth(authOptions)

@@ -6,7 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { until } from '../../../../packages/core/src/testing/expect.ts'
 import { createApp } from '../app/index.ts'
 import { createTestVault, type TestVault, testTokens } from '../testing/index.ts'
-import { BEARER_TOKEN_SECRET, constantTimeEqual, FailureLimiter } from './index.ts'
+import {
+  BEARER_TOKEN_SECRET,
+  CRON_TOKEN_SECRET,
+  clientBuckets,
+  constantTimeEqual,
+  FailureLimiter,
+} from './index.ts'
 
 const { bearer } = testTokens()
 const HOUR = 60 * 60 * 1000
@@ -155,6 +161,132 @@ describe('bearer authentication', () => {
       expect(reads).toHaveLength(1)
     } finally {
       await fresh.cleanup()
+    }
+  })
+})
+
+describe('guessing from many addresses (issue 12)', () => {
+  const failuresFrom = async (match: (message: string) => boolean) =>
+    (
+      await vault.client.queryAudit({
+        secretName: BEARER_TOKEN_SECRET,
+        failedOnly: true,
+        limit: 1000,
+      })
+    ).filter((record) => record.accessType === 'auth_failure' && match(record.errorMessage ?? ''))
+
+  it('counts one IPv6 /64 as one client, however its addresses are spelled', async () => {
+    let now = Date.parse('2026-12-01T12:00:00Z')
+    const app = createApp({ client: vault.client, now: () => now })
+    // The attacker owns 2001:db8:77:1::/64 and uses a new address, in a new spelling, each time.
+    const spellings = (i: number) =>
+      [
+        `2001:db8:77:1::${(i + 1).toString(16)}`,
+        `2001:0DB8:0077:0001:0000:0000:0000:${(i + 1).toString(16).toUpperCase()}`,
+        `[2001:db8:77:1:${i + 1}::1]:443`,
+        `2001:db8:77:1:ffff:${i}:0:1`,
+      ][i % 4] as string
+    const statuses: number[] = []
+    for (let attempt = 0; attempt < 40; attempt++) {
+      now += 1000
+      const response = await app.request(
+        '/chatgpt-plugin/secrets',
+        from(spellings(attempt), `Bearer guess-${attempt}`),
+      )
+      statuses.push(response.status)
+      if (response.status === 429) {
+        expect(Number(response.headers.get('retry-after'))).toBeGreaterThan(0)
+      }
+    }
+    // Five guesses per hour for the whole /64, as for one address.
+    expect(statuses.slice(0, 5)).toEqual(Array(5).fill(401))
+    expect(statuses.slice(5)).toEqual(Array(35).fill(429))
+    // The right token from yet another address of that /64 is refused too; other clients pass.
+    expect(
+      (
+        await app.request(
+          '/chatgpt-plugin/secrets',
+          from('2001:db8:77:1:abcd::9', `Bearer ${bearer}`),
+        )
+      ).status,
+    ).toBe(429)
+    expect(
+      (await app.request('/chatgpt-plugin/secrets', from('2001:db8:77:2::1', `Bearer ${bearer}`)))
+        .status,
+    ).toBe(200)
+    // Each failure was on record when its 401 was answered: no waiting for a buffer.
+    expect(await failuresFrom((message) => message.includes('from 2001:db8:77:1:'))).toHaveLength(5)
+  })
+
+  it('caps failures across all clients: many IPv4 addresses get 429 for everyone within the bound', async () => {
+    let now = Date.parse('2026-12-01T13:00:00Z')
+    const app = createApp({ client: vault.client, now: () => now })
+    let firstRefused: number | undefined
+    for (let attempt = 0; attempt < 150 && firstRefused === undefined; attempt++) {
+      now += 1000
+      const address = `198.18.${Math.floor(attempt / 250)}.${attempt % 250}`
+      const response = await app.request('/chatgpt-plugin/secrets', from(address, 'Bearer guess'))
+      if (response.status === 429) firstRefused = attempt
+      else expect(response.status).toBe(401)
+    }
+    // The default cap: 100 failures an hour from everyone together.
+    expect(firstRefused).toBe(100)
+    // Everyone is refused now, even a new client with the right token, until the oldest
+    // failure leaves the window.
+    const blocked = await app.request(
+      '/chatgpt-plugin/secrets',
+      from('192.0.2.200', `Bearer ${bearer}`),
+    )
+    expect(blocked.status).toBe(429)
+    expect(Number(blocked.headers.get('retry-after'))).toBe(60 * 60 - 100)
+    now += 60 * 60 * 1000
+    expect(
+      (await app.request('/chatgpt-plugin/secrets', from('192.0.2.200', `Bearer ${bearer}`)))
+        .status,
+    ).toBe(200)
+  })
+
+  it('counts an IPv4-mapped IPv6 address as its IPv4, and both tokens in one count', async () => {
+    const both = await createTestVault({
+      secrets: { [BEARER_TOKEN_SECRET]: bearer, [CRON_TOKEN_SECRET]: `${bearer}-cron` },
+    })
+    const app = createApp({ client: both.client })
+    const statuses: number[] = []
+    for (const [attempt, address] of [
+      '203.0.113.77',
+      '::ffff:203.0.113.77',
+      '::FFFF:cb00:714d',
+      '203.0.113.77:5555',
+      '[::ffff:203.0.113.77]:443',
+      '203.0.113.77',
+    ].entries()) {
+      // Alternating between the plugin's door and the cron route's buys nothing either.
+      const path =
+        attempt % 2 === 0 ? '/chatgpt-plugin/secrets' : '/chatgpt-plugin/cron/rotation-check'
+      const response = await app.request(path, {
+        method: attempt % 2 === 0 ? 'GET' : 'POST',
+        headers: { 'x-forwarded-for': address, authorization: 'Bearer guess' },
+      })
+      statuses.push(response.status)
+    }
+    await both.cleanup()
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429])
+  })
+
+  it('normalizes identifiers before bucketing', () => {
+    expect(clientBuckets('2001:DB8::0:1')).toEqual({
+      address: '2001:db8::1',
+      network: '2001:db8::/64',
+    })
+    expect(clientBuckets(' 2001:db8:1:2:3:4:5:6 ')).toEqual({
+      address: '2001:db8:1:2:3:4:5:6',
+      network: '2001:db8:1:2::/64',
+    })
+    expect(clientBuckets('::ffff:192.0.2.1')).toEqual({ address: '192.0.2.1' })
+    expect(clientBuckets('[2001:db8::5]:8443').address).toBe('2001:db8::5')
+    // Anything that is not an address shares one bucket, so junk headers buy nothing.
+    for (const junk of ['unknown', 'x', '999.1.1.1', '01.2.3.4', 'a:b:c', '']) {
+      expect(clientBuckets(junk), junk).toEqual({ address: 'invalid' })
     }
   })
 })

@@ -8,14 +8,26 @@
  *   scheduler's token opens only that route and the plugin token never opens it.
  * - Tokens are compared in constant time ({@link constantTimeEqual}): neither the expected
  *   token's content nor its length leaks through timing.
- * - Each failure is audited (`auth_failure`), and a client with more than
- *   `maxAuthFailures` failures in the window gets 429 with `Retry-After` until its oldest
- *   failure leaves the window. Refused requests are not audited one by one, so a flood cannot
- *   fill the audit log; the failures that led to the refusal are.
+ * - Each failure is audited (`auth_failure`), committed before the 401 is answered, and the
+ *   failures are counted per address, per IPv6 /64 (one subscriber's block: rotating through
+ *   its 2^64 addresses buys nothing) and across all clients. A client (or /64) with
+ *   `maxFailures` failures in the window gets 429 with `Retry-After` until its oldest failure
+ *   leaves the window; once `maxGlobalFailures` failures from anyone are in the window,
+ *   *everyone* gets 429 until the oldest leaves it, so no supply of addresses buys more
+ *   guesses than that per window. Refused requests are not audited one by one, so a flood
+ *   cannot fill the audit log; the failures that led to the refusal are.
  * @module
  */
 import { environmentVariableFor, isKeywardenError, type VaultClient } from '@keywarden/core'
 import type { Context, MiddlewareHandler } from 'hono'
+import {
+  convertIPv4BinaryToString,
+  convertIPv4MappedIPv6ToIPv4,
+  convertIPv4ToBinary,
+  convertIPv6BinaryToString,
+  convertIPv6ToBinary,
+  isIPv4MappedIPv6,
+} from 'hono/utils/ipaddr'
 import { ApiError } from '../errors/index.ts'
 
 /** The vault secret holding the token; its environment fallback is `PLUGIN_BEARER_TOKEN`. */
@@ -48,13 +60,64 @@ export interface BearerAuthOptions {
    * client's environment fallback reads it from the variable of the same name in upper case.
    */
   secretName?: string
-  /** Failures allowed per window before 429. */
+  /** Failures allowed per client (address, or IPv6 /64) per window before 429. */
   maxFailures: number
+  /** Failures allowed from all clients together per window before 429 for everyone. */
+  maxGlobalFailures?: number
   /** The window in ms. */
   windowMs: number
   identify?: ClientIdentifier
   /** The clock, in ms (tests). Default `Date.now`. */
   now?: () => number
+  /**
+   * The limiter to count in; default one of its own. Share one between the doors that guard
+   * tokens (the plugin's and the cron route's), so alternating between them buys no guesses.
+   */
+  limiter?: FailureLimiter
+}
+
+/** The default of {@link BearerAuthOptions.maxGlobalFailures}. */
+export const DEFAULT_MAX_GLOBAL_FAILURES = 100
+
+/** The buckets a client's failures count in: its address, its /64 (IPv6), and everyone. */
+export interface ClientBuckets {
+  /** The normalized address (`203.0.113.9`, `2001:db8::1`), or `invalid` for anything else. */
+  address: string
+  /** For IPv6, the /64 it belongs to (`2001:db8:1:2::/64`). */
+  network?: string
+}
+
+/** The bucket every client also counts in. */
+const GLOBAL = '*'
+
+/**
+ * Normalizes a client identifier for counting: IPv4 as dotted quad, IPv6 compressed and lower
+ * case (so `2001:DB8:0:0::1` and `2001:db8::1` are one client), an IPv4-mapped IPv6 address
+ * (`::ffff:192.0.2.1`) as its IPv4, brackets and ports dropped. Anything that is not an address
+ * (`unknown`, a forged header's junk) shares the single bucket `invalid`, so inventing
+ * identifiers buys nothing either.
+ */
+export function clientBuckets(identifier: string): ClientBuckets {
+  let text = identifier.trim()
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(text)
+  if (bracketed?.[1]) text = bracketed[1]
+  const withPort = /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(text)
+  if (withPort?.[1]) text = withPort[1]
+  try {
+    if (!text.includes(':'))
+      return { address: convertIPv4BinaryToString(convertIPv4ToBinary(text)) }
+    const binary = convertIPv6ToBinary(text.replace(/%.*$/, ''))
+    if (isIPv4MappedIPv6(binary)) {
+      return { address: convertIPv4BinaryToString(convertIPv4MappedIPv6ToIPv4(binary)) }
+    }
+    const prefix = (binary >> 64n) << 64n
+    return {
+      address: convertIPv6BinaryToString(binary),
+      network: `${convertIPv6BinaryToString(prefix)}/64`,
+    }
+  } catch {
+    return { address: 'invalid' }
+  }
 }
 
 /** Creates the middleware that guards protected routes. */
@@ -62,12 +125,13 @@ export function createBearerAuth(options: BearerAuthOptions): MiddlewareHandler 
   const { client } = options
   const secretName = options.secretName ?? BEARER_TOKEN_SECRET
   const identify = options.identify ?? forwardedFor
-  const limiter = new FailureLimiter(options)
+  const limiter = options.limiter ?? new FailureLimiter(options)
 
   return async (c, next) => {
     const expected = await expectedToken(client, secretName)
-    const who = identify(c)
-    const retryAfterMs = limiter.blockedFor(who)
+    const buckets = clientBuckets(identify(c))
+    const keys = [buckets.address, ...(buckets.network ? [buckets.network] : [])]
+    const retryAfterMs = limiter.blockedFor(keys)
     if (retryAfterMs > 0) {
       throw new ApiError(429, 'TOO_MANY_FAILURES', 'too many failed authentications; retry later', {
         'Retry-After': String(Math.ceil(retryAfterMs / 1000)),
@@ -75,12 +139,13 @@ export function createBearerAuth(options: BearerAuthOptions): MiddlewareHandler 
     }
     const problem = checkAuthorization(c.req.header('authorization'), expected)
     if (problem) {
-      limiter.fail(who)
-      client.recordAccess({
+      limiter.fail(keys)
+      // Audit first: the refusal is on record before it is answered.
+      await client.commitAccess({
         secretName,
         accessType: 'auth_failure',
         success: false,
-        errorMessage: `${problem} bearer token from ${who.slice(0, 64)}`,
+        errorMessage: `${problem} bearer token from ${buckets.address}`,
       })
       throw new ApiError(401, 'UNAUTHORIZED', `${problem} bearer token`, {
         'WWW-Authenticate': 'Bearer realm="keywarden"',
@@ -137,49 +202,68 @@ export function constantTimeEqual(given: string, expected: string): boolean {
 const MAX_TRACKED_CLIENTS = 10_000
 
 /**
- * Counts failures per client in a sliding window. A client with `maxFailures` failures in the
- * window is blocked until the oldest of them leaves it.
+ * Counts failures in a sliding window per key (an address, an IPv6 /64) and across all keys.
+ * A key with `maxFailures` failures in the window is blocked until the oldest of them leaves
+ * it; with `maxGlobalFailures` failures from all keys in the window, every key is.
  */
 export class FailureLimiter {
   readonly #failures = new Map<string, number[]>()
   readonly #maxFailures: number
+  readonly #maxGlobalFailures: number
   readonly #windowMs: number
   readonly #now: () => number
 
-  constructor(options: { maxFailures: number; windowMs: number; now?: () => number }) {
+  constructor(options: {
+    maxFailures: number
+    maxGlobalFailures?: number
+    windowMs: number
+    now?: () => number
+  }) {
     this.#maxFailures = options.maxFailures
+    this.#maxGlobalFailures = options.maxGlobalFailures ?? DEFAULT_MAX_GLOBAL_FAILURES
     this.#windowMs = options.windowMs
     this.#now = options.now ?? Date.now
   }
 
-  /** Records a failure by `client`. */
-  fail(client: string): void {
-    const times = this.#recent(client)
-    times.push(this.#now())
-    // Re-inserted so the map's order is least recently failed first.
-    this.#failures.delete(client)
-    this.#failures.set(client, times)
-    if (this.#failures.size > MAX_TRACKED_CLIENTS) {
-      const oldest = this.#failures.keys().next().value
-      if (oldest !== undefined) this.#failures.delete(oldest)
+  /** Records one failure by a client known by `keys` (each also counts toward the global cap). */
+  fail(keys: string | readonly string[]): void {
+    for (const key of [...(typeof keys === 'string' ? [keys] : keys), GLOBAL]) {
+      const times = this.#recent(key)
+      times.push(this.#now())
+      // Re-inserted so the map's order is least recently failed first.
+      this.#failures.delete(key)
+      this.#failures.set(key, times)
+    }
+    // Forgetting the least recent clients keeps memory bounded; the global count still holds.
+    for (const key of this.#failures.keys()) {
+      if (this.#failures.size <= MAX_TRACKED_CLIENTS) break
+      if (key !== GLOBAL) this.#failures.delete(key)
     }
   }
 
-  /** How long `client` is still blocked, in ms; 0 when it is not. */
-  blockedFor(client: string): number {
-    const times = this.#recent(client)
-    if (times.length < this.#maxFailures) return 0
-    const oldest = times[times.length - this.#maxFailures] ?? this.#now()
+  /** How long a client known by `keys` is still blocked, in ms; 0 when it is not. */
+  blockedFor(keys: string | readonly string[]): number {
+    let blocked = this.#blockedFor(GLOBAL, this.#maxGlobalFailures)
+    for (const key of typeof keys === 'string' ? [keys] : keys) {
+      blocked = Math.max(blocked, this.#blockedFor(key, this.#maxFailures))
+    }
+    return blocked
+  }
+
+  #blockedFor(key: string, max: number): number {
+    const times = this.#recent(key)
+    if (times.length < max) return 0
+    const oldest = times[times.length - max] ?? this.#now()
     return Math.max(1, oldest + this.#windowMs - this.#now())
   }
 
-  #recent(client: string): number[] {
-    const times = this.#failures.get(client)
+  #recent(key: string): number[] {
+    const times = this.#failures.get(key)
     if (!times) return []
     const cutoff = this.#now() - this.#windowMs
     const recent = times.filter((time) => time > cutoff)
-    if (recent.length === 0) this.#failures.delete(client)
-    else if (recent.length !== times.length) this.#failures.set(client, recent)
+    if (recent.length === 0) this.#failures.delete(key)
+    else if (recent.length !== times.length) this.#failures.set(key, recent)
     return recent
   }
 }

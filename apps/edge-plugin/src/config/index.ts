@@ -29,8 +29,16 @@ export interface EdgePluginConfig {
   publicUrl?: string
   /** Largest request body in bytes; larger ones get 413. Default 1 MiB. */
   maxBodyBytes: number
-  /** Failed authentications a client may make per window before it gets 429. Default 5. */
+  /**
+   * Failed authentications a client (an address, or an IPv6 /64) may make per window before it
+   * gets 429. Default 5.
+   */
   maxAuthFailures: number
+  /**
+   * Failed authentications from all clients together per window before *every* client gets
+   * 429 (so rotating addresses buys no more guesses). Default 100.
+   */
+  maxGlobalAuthFailures: number
   /** The failure window in ms. Default one hour. */
   authFailureWindowMs: number
   /** How long `/secrets` may serve listed metadata from memory, in ms. Default 10 s; 0 disables. */
@@ -51,6 +59,7 @@ export const DEFAULT_CONFIG: Readonly<EdgePluginConfig> = Object.freeze({
   githubApiUrl: 'https://api.github.com',
   maxBodyBytes: 1024 * 1024,
   maxAuthFailures: 5,
+  maxGlobalAuthFailures: 100,
   authFailureWindowMs: 60 * 60 * 1000,
   metadataCacheMs: 10_000,
 })

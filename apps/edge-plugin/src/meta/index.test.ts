@@ -2,11 +2,14 @@
  * The public routes: health, the OpenAPI document (validated as OpenAPI 3.1 by a validator
  * library, and checked to describe every route the app has), and the legacy manifest.
  */
+import { request } from 'node:http'
 import { Validator } from '@seriousme/openapi-schema-validator'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createApp, type EdgePluginApp } from '../app/index.ts'
-import { BASE_PATH } from '../config/index.ts'
+import { BASE_PATH, configFromEnv } from '../config/index.ts'
+import { serveEdgePlugin } from '../node/index.ts'
 import { createTestVault, type TestVault, testTokens } from '../testing/index.ts'
+import { checkPublicUrl } from './index.ts'
 
 const tokens = testTokens()
 let vault: TestVault
@@ -108,7 +111,8 @@ describe('GET /openapi.json', () => {
   it('fits GPT Actions: operationIds, short descriptions, consequential writes, bearer security', async () => {
     const document = (await getJson('/openapi.json', { headers: { host: 'plugin.example' } }))
       .body as Document
-    expect(document.servers).toEqual([{ url: `http://localhost${BASE_PATH}` }])
+    // Not configured: the base path alone, relative to the document (never the Host header).
+    expect(document.servers).toEqual([{ url: BASE_PATH }])
     const operations = Object.entries(document.paths).flatMap(([path, item]) =>
       Object.entries(item).map(([method, operation]) => ({
         key: `${method} ${path}`,
@@ -154,7 +158,99 @@ describe('GET /.well-known/ai-plugin.json', () => {
       schema_version: 'v1',
       name_for_model: 'keywarden',
       auth: { type: 'service_http', authorization_type: 'bearer' },
-      api: { type: 'openapi', url: `http://localhost${BASE_PATH}/openapi.json` },
+      api: { type: 'openapi', url: `${BASE_PATH}/openapi.json` },
     })
+  })
+})
+
+/** A GET through node:http, which sends the Host header given (fetch sends its own). */
+function rawGet(url: string, headers: Record<string, string>) {
+  return new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const outgoing = request(url, { headers }, (response) => {
+      let text = ''
+      response.setEncoding('utf8')
+      response.on('data', (chunk: string) => {
+        text += chunk
+      })
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, text }))
+    })
+    outgoing.on('error', reject)
+    outgoing.end()
+  })
+}
+
+describe('no Host header reflection (issue 12)', () => {
+  // Over a real socket, where the Node server builds the request URL from the Host header.
+  const forged = {
+    host: 'evil.example',
+    'x-forwarded-host': 'evil.example',
+    'x-forwarded-proto': 'https',
+    forwarded: 'host=evil.example;proto=https',
+  }
+
+  const documents = async (config: Parameters<typeof createApp>[0]['config']) => {
+    const server = await serveEdgePlugin({ client: vault.client, port: 0, config })
+    try {
+      const texts: string[] = []
+      for (const path of ['/openapi.json', '/.well-known/ai-plugin.json']) {
+        const { status, text } = await rawGet(`${server.url}${path}`, forged)
+        expect(status, path).toBe(200)
+        texts.push(text)
+      }
+      return texts
+    } finally {
+      await server.close()
+    }
+  }
+
+  it('names no forged host in either document, configured or not', async () => {
+    for (const config of [
+      {},
+      { publicUrl: 'https://abc.supabase.co/functions/v1/chatgpt-plugin' },
+      configFromEnv({ SUPABASE_URL: 'https://xyz.supabase.co/' }),
+    ]) {
+      const [openapi = '', manifest = ''] = await documents(config)
+      expect(openapi).not.toContain('evil.example')
+      expect(manifest).not.toContain('evil.example')
+      const base = config.publicUrl ?? BASE_PATH
+      expect(JSON.parse(openapi).servers).toEqual([{ url: base }])
+      expect(JSON.parse(manifest).api.url).toBe(`${base}/openapi.json`)
+    }
+  })
+
+  it('derives the URL from SUPABASE_URL on Supabase, and PLUGIN_PUBLIC_URL wins', () => {
+    expect(configFromEnv({ SUPABASE_URL: 'https://xyz.supabase.co/' }).publicUrl).toBe(
+      'https://xyz.supabase.co/functions/v1/chatgpt-plugin',
+    )
+    expect(
+      configFromEnv({
+        SUPABASE_URL: 'https://xyz.supabase.co',
+        PLUGIN_PUBLIC_URL: 'https://keys.example.org/plugin/',
+      }).publicUrl,
+    ).toBe('https://keys.example.org/plugin')
+  })
+
+  it('accepts only https, or http on loopback, without credentials, query or fragment', () => {
+    expect(checkPublicUrl('https://keys.example.org/p/')).toBe('https://keys.example.org/p')
+    expect(checkPublicUrl('http://127.0.0.1:54321/functions/v1/chatgpt-plugin')).toBe(
+      'http://127.0.0.1:54321/functions/v1/chatgpt-plugin',
+    )
+    expect(checkPublicUrl('http://localhost:8787')).toBe('http://localhost:8787')
+    for (const bad of [
+      'http://keys.example.org/p',
+      'ftp://keys.example.org',
+      'keys.example.org',
+      '/chatgpt-plugin',
+      'https://user:pass@keys.example.org',
+      'https://keys.example.org/?next=evil.example',
+      'https://keys.example.org/#x',
+      'http://127.0.0.1.evil.example/',
+    ]) {
+      expect(() => checkPublicUrl(bad), bad).toThrow(/PLUGIN_PUBLIC_URL/)
+    }
+    // Checked when the app is made: a bad value stops it at start.
+    expect(() =>
+      createApp({ client: vault.client, config: { publicUrl: 'http://plugin.example' } }),
+    ).toThrow(/https/)
   })
 })

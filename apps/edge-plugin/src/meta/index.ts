@@ -4,8 +4,7 @@
  * @module
  */
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi'
-import type { VaultClient } from '@keywarden/core'
-import type { Context } from 'hono'
+import { KeywardenError, type VaultClient } from '@keywarden/core'
 import { BASE_PATH, type EdgePluginConfig } from '../config/index.ts'
 
 const HealthSchema = z
@@ -42,9 +41,46 @@ const ManifestSchema = z.object({
 const DESCRIPTION =
   'Keywarden keeps secrets in an encrypted vault. Through it you can list secrets and their metadata (never values), see what expires soon, read the audit log, and act on GitHub with the vault-held token without ever seeing it.'
 
-/** The public URL of the base path: configured, else the request's own origin. */
-export function publicUrl(c: Context, config: EdgePluginConfig): string {
-  return config.publicUrl ?? `${new URL(c.req.url).origin}${BASE_PATH}`
+/**
+ * Checks a configured public URL (`PLUGIN_PUBLIC_URL`, or the one derived from
+ * `SUPABASE_URL`) and returns it without a trailing slash: an absolute `https://` URL, or
+ * `http://` only for a loopback host (local development), with no credentials, query or
+ * fragment. Anything else is a `CONFIGURATION_ERROR`: a GPT Action would send the bearer
+ * token wherever this points.
+ */
+export function checkPublicUrl(text: string): string {
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    throw new KeywardenError('CONFIGURATION_ERROR', 'PLUGIN_PUBLIC_URL must be an absolute URL')
+  }
+  // The URL parser has normalized the host: a loopback IPv4 is exactly 127.x.y.z.
+  const loopback =
+    ['localhost', '[::1]'].includes(url.hostname) || /^127(?:\.\d{1,3}){3}$/.test(url.hostname)
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    throw new KeywardenError(
+      'CONFIGURATION_ERROR',
+      'PLUGIN_PUBLIC_URL must be an https:// URL (http:// only for localhost)',
+    )
+  }
+  if (url.username || url.password || url.search || url.hash) {
+    throw new KeywardenError(
+      'CONFIGURATION_ERROR',
+      'PLUGIN_PUBLIC_URL must not hold credentials, a query or a fragment',
+    )
+  }
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`
+}
+
+/**
+ * The server URL the documents name: the configured public URL, else the base path alone — a
+ * relative URL, resolved by the client against the document's own address. Never derived from
+ * the request: its `Host` (or `X-Forwarded-Host`) header is whatever the sender wrote, and a
+ * document naming it would send a GPT Action's bearer token to that host.
+ */
+export function serverUrl(config: EdgePluginConfig): string {
+  return config.publicUrl === undefined ? BASE_PATH : checkPublicUrl(config.publicUrl)
 }
 
 /** Registers `/health`, `/openapi.json` and `/.well-known/ai-plugin.json`. */
@@ -52,6 +88,8 @@ export function registerMetaRoutes(
   app: OpenAPIHono,
   { client, config }: { client: VaultClient; config: EdgePluginConfig },
 ) {
+  // Checked once, here: a bad PLUGIN_PUBLIC_URL stops the app at start, not at first use.
+  const base = serverUrl(config)
   app.openapi(
     createRoute({
       method: 'get',
@@ -102,7 +140,7 @@ export function registerMetaRoutes(
         },
       },
     }),
-    (c) => c.json(openApiDocument(app, config, publicUrl(c, config)), 200),
+    (c) => c.json(openApiDocument(app, config, base), 200),
   )
 
   app.openapi(
@@ -122,7 +160,6 @@ export function registerMetaRoutes(
       },
     }),
     (c) => {
-      const base = publicUrl(c, config)
       return c.json(
         {
           schema_version: 'v1' as const,

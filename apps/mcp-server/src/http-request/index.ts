@@ -251,22 +251,23 @@ async function httpRequest(client: VaultClient, limits: Limits, input: HttpInput
   // Placeholders cannot sit in the host: braces are not allowed there, so it does not parse.
   const target = parseTarget(input.url)
   const metadata = await allowedMetadata(client, names)
-  function refuse(reason: string, secrets: readonly SecretMetadata[]): never {
-    auditUse(
+  // Audit first: the refusal is on record before it is answered (`throw await refused(…)`).
+  async function refused(reason: string, secrets: readonly SecretMetadata[]) {
+    await auditUse(
       client,
       secrets.map((secret) => secret.name),
       { success: false, errorMessage: `http_request: ${reason}` },
     )
-    throw new KeywardenError('ACCESS_DENIED', reason)
+    return new KeywardenError('ACCESS_DENIED', reason)
   }
   const notAllowed = metadata.filter((secret) => !isAllowedHost(target, secret.allowedHosts))
-  if (notAllowed.length > 0) refuse(hostRefusal(target, notAllowed), notAllowed)
+  if (notAllowed.length > 0) throw await refused(hostRefusal(target, notAllowed), notAllowed)
 
   const values = await readValues(client, names)
   const secrets: NamedSecret[] = [...values].map(([name, value]) => ({ name, value }))
   const tooShort = secrets.filter((secret) => [...secret.value].length < DEFAULT_MIN_REDACT_LENGTH)
   if (tooShort.length > 0) {
-    refuse(
+    throw await refused(
       `${tooShort.map((s) => s.name).join(', ')}: values shorter than ${DEFAULT_MIN_REDACT_LENGTH} characters cannot be masked in responses, so they are not sent`,
       metadata.filter((secret) => tooShort.some((s) => s.name === secret.name)),
     )
@@ -274,7 +275,8 @@ async function httpRequest(client: VaultClient, limits: Limits, input: HttpInput
   const mask = createRedactor(secrets)
   let url = parseTarget(substitute(input.url, values, true))
   // Encoded values cannot move the authority, but check rather than trust.
-  if (url.origin !== target.origin) refuse('the substituted URL changed its host', metadata)
+  if (url.origin !== target.origin)
+    throw await refused('the substituted URL changed its host', metadata)
 
   const request = {
     method,
@@ -284,6 +286,8 @@ async function httpRequest(client: VaultClient, limits: Limits, input: HttpInput
     ][],
     body: input.body === undefined ? undefined : substitute(input.body, values, false),
   }
+  // Audit first: the use is on record before the values leave the process.
+  await auditUse(client, names, { success: true })
   const signal = AbortSignal.timeout(limits.timeoutMs)
   const send = limits.fetch ?? fetch
   try {
@@ -293,7 +297,6 @@ async function httpRequest(client: VaultClient, limits: Limits, input: HttpInput
       const location = response.headers.get('location')
       if (!REDIRECTS.has(response.status) || location === null) {
         const body = await readBody(response, secrets, limits.maxResponseBytes)
-        auditUse(client, names, { success: true })
         const result = {
           status: response.status,
           url: mask(url.href),
@@ -315,11 +318,11 @@ async function httpRequest(client: VaultClient, limits: Limits, input: HttpInput
         next = parseTarget(location, url)
       } catch (error) {
         // The location may echo a value: its text stays out of the message.
-        refuse(`a redirect was refused: ${mask(errorText(error))}`, metadata)
+        throw await refused(`a redirect was refused: ${mask(errorText(error))}`, metadata)
       }
       const offHost = metadata.filter((secret) => !isAllowedHost(next, secret.allowedHosts))
       if (offHost.length > 0) {
-        refuse(`a redirect was refused: ${mask(hostRefusal(next, offHost))}`, offHost)
+        throw await refused(`a redirect was refused: ${mask(hostRefusal(next, offHost))}`, offHost)
       }
       // As browsers do: 303 (and 301/302 after a POST) continue as a GET without the body.
       if (response.status === 303 || (request.method === 'POST' && response.status < 303)) {
@@ -336,7 +339,7 @@ async function httpRequest(client: VaultClient, limits: Limits, input: HttpInput
           'REQUEST_FAILED',
           `the request to ${mask(url.host)} failed (${failureKind(error)})`,
         )
-    auditUse(client, names, { success: false, errorMessage: `http_request: ${failure.code}` })
+    await auditUse(client, names, { success: false, errorMessage: `http_request: ${failure.code}` })
     throw failure
   }
 }

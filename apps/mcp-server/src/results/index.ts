@@ -71,15 +71,17 @@ export function ok<T extends Record<string, unknown>>(structured: T, text: strin
 }
 
 /**
- * Records that a front door used (or was refused the use of) secrets on an agent's behalf:
- * one `use` row per secret. The value's read itself is audited by the vault.
+ * Records that a front door uses (or was refused the use of) secrets on an agent's behalf:
+ * one `use` row per secret, committed before this resolves (audit first: call it before the
+ * values leave the process, or before the refusal is answered). It rejects when the rows
+ * cannot be written, and the caller then stops. The value's read itself is audited by the vault.
  */
-export function auditUse(
+export async function auditUse(
   client: VaultClient,
   names: readonly string[],
   outcome: { success: boolean; errorMessage?: string },
-): void {
-  for (const secretName of names) {
-    client.recordAccess({ secretName, accessType: 'use', ...outcome })
-  }
+): Promise<void> {
+  await client.commitAccess(
+    names.map((secretName) => ({ secretName, accessType: 'use', ...outcome })),
+  )
 }

@@ -139,7 +139,7 @@ export function registerRunCommandTool(
         const names = [...new Set([...(input.secrets ?? []), ...mappings.map(([, name]) => name)])]
         if (!limits.allowedCommands.includes(input.command)) {
           const reason = `${input.command.length > 64 ? 'that command' : JSON.stringify(input.command)} is not an allowed command; allowed: ${limits.allowedCommands.join(', ')}`
-          auditUse(
+          await auditUse(
             client,
             names.filter((name) => SECRET_NAME_PATTERN.test(name)),
             {
@@ -150,15 +150,19 @@ export function registerRunCommandTool(
           throw new KeywardenError('ACCESS_DENIED', reason)
         }
         const env = await injectedEnvironment(client, input.secrets ?? [], mappings)
+        // Audit first: the child may kill this server, so the use is on record before it runs.
+        await auditUse(client, names, { success: true })
         let result: Awaited<ReturnType<typeof runMasked>>
         try {
           result = await runMasked(limits, input.command, input.args ?? [], env)
         } catch (error) {
           // The values were read but never reached a process.
-          auditUse(client, names, { success: false, errorMessage: 'run_command: not started' })
+          await auditUse(client, names, {
+            success: false,
+            errorMessage: 'run_command: not started',
+          })
           throw error
         }
-        auditUse(client, names, { success: true })
         const status =
           result.exit_code !== null ? `exit code ${result.exit_code}` : `signal ${result.signal}`
         const text = `${input.command}: ${status}${result.timed_out ? ' (timed out)' : ''}${result.truncated ? ' (output cut off)' : ''}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`

@@ -636,7 +636,7 @@ export function createKeywardenMcpServer(
         const metadata = await findMetadata(client, name)
         if (!metadata.agentVisible) {
           // The database never saw this request: the refusal is audited by the client.
-          client.recordAccess({
+          await client.commitAccess({
             secretName: name,
             accessType: 'denied',
             success: false,
@@ -650,6 +650,8 @@ export function createKeywardenMcpServer(
           )
         }
         const secret = await client.getSecret(name)
+        // Audit first: the reveal is on record before the value leaves the process.
+        await client.commitAccess({ secretName: name, accessType: 'reveal', success: true })
         return ok(
           { name, value: secret.value, version: secret.version },
           `${name}: ${secret.value}`,

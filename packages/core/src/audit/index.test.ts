@@ -422,3 +422,43 @@ describe('AuditBuffer.close', () => {
     expect(buffer.stats()).toMatchObject({ buffered: 0, dropped: 1 })
   })
 })
+
+describe('AuditBuffer.commit (audit first)', () => {
+  it('writes at once, beside the buffer, and resolves only after the write', async () => {
+    const { db, buffer } = setup()
+    buffer.record(hit())
+    const use = { ...denied(), access_type: 'use', success: true, error_message: undefined }
+    await buffer.commit(use)
+    // Written alone, without waiting for the timer or taking the buffered hit with it.
+    expect(db.batches).toEqual([[expect.objectContaining({ access_type: 'use', success: true })]])
+    expect(buffer.stats()).toMatchObject({ buffered: 1, written: 1 })
+  })
+
+  it('fails closed: a failed write rejects, and nothing is buffered for later', async () => {
+    const { db, buffer } = setup()
+    db.fail(down())
+    const error = await buffer.commit(denied()).catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(KeywardenError)
+    expect(error).toMatchObject({ code: 'VAULT_UNAVAILABLE' })
+    expect((error as Error).message).toMatch(/not carried out/)
+    expect(buffer.stats()).toMatchObject({ buffered: 0, written: 0, failedWrites: 1 })
+  })
+
+  it('refuses malformed events and commits after close', async () => {
+    const { db, buffer } = setup()
+    await expect(buffer.commit(hit({ secret_name: 'Not A Name' }))).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    })
+    await buffer.close()
+    await expect(buffer.commit(denied())).rejects.toMatchObject({ code: 'INTERNAL' })
+    expect(db.calls()).toBe(0)
+  })
+
+  it('writes several events in one call', async () => {
+    const { db, buffer } = setup()
+    await buffer.commit([denied('a_secret'), denied('b_secret')])
+    expect(db.batches.map((batch) => batch.map((event) => event.secret_name))).toEqual([
+      ['a_secret', 'b_secret'],
+    ])
+  })
+})

@@ -9,7 +9,12 @@
  * @module
  */
 
-import { errorFromDatabase, type KeywardenErrorCode, SECRET_NAME_PATTERN } from '../errors/index.ts'
+import {
+  errorFromDatabase,
+  KeywardenError,
+  type KeywardenErrorCode,
+  SECRET_NAME_PATTERN,
+} from '../errors/index.ts'
 
 /**
  * One audit row, exactly the JSON object `public.log_secret_access_batch(jsonb)` takes.
@@ -361,6 +366,50 @@ export class AuditBuffer {
   #remember(slot: Slot, input: AuditEventInput): void {
     if (input.created_at !== undefined) return
     this.#hot.set(input.secret_name, { slot, minute: Math.floor(this.#now() / 60_000) })
+  }
+
+  /**
+   * Writes `inputs` at once, beside the buffer, and resolves only once the database has them:
+   * for the events that must be on record before their effect is (a value handed to a host or
+   * a command, a value revealed, a refusal answered). A process killed after this resolves
+   * has still left its row.
+   *
+   * Fails closed: a malformed event, a closed buffer or a failed write rejects with a
+   * {@link KeywardenError} (`INVALID_ARGUMENT`, `INTERNAL`, or the write's own code, typically
+   * `VAULT_UNAVAILABLE`), and the caller must then not do what it was about to record. A
+   * failed commit is not retried or buffered: the caller answers an error instead.
+   */
+  async commit(inputs: AuditEventInput | readonly AuditEventInput[]): Promise<void> {
+    const list: readonly AuditEventInput[] = Array.isArray(inputs)
+      ? inputs
+      : [inputs as AuditEventInput]
+    if (this.#closed) {
+      throw new KeywardenError('INTERNAL', 'the audit log is closed; nothing was done')
+    }
+    if (list.length === 0) return
+    if (list.length > MAX_BATCH) {
+      throw new KeywardenError('INVALID_ARGUMENT', `at most ${MAX_BATCH} audit events at once`)
+    }
+    const events: AuditEvent[] = []
+    for (const input of list) {
+      const event = normalize(input, this.#now)
+      if (!event) throw new KeywardenError('INVALID_ARGUMENT', 'a malformed audit event')
+      events.push(event)
+    }
+    let rows: number
+    try {
+      rows = await this.#write(events)
+    } catch (error) {
+      const failure = errorFromDatabase(error)
+      this.#failedWrites++
+      this.#lastErrorCode = failure.code
+      throw new KeywardenError(
+        failure.code,
+        `the audit log could not record this access, so it was not carried out (${failure.code})`,
+        { cause: error },
+      )
+    }
+    this.#written += typeof rows === 'number' && Number.isFinite(rows) ? rows : events.length
   }
 
   /**

@@ -643,6 +643,35 @@ describe('audit trail in public.secret_access_log', () => {
     ])
   })
 
+  it('commits a door access before resolving, and fails closed when it cannot', async () => {
+    const accessedBy = fresh('audit-commit')
+    const name = fresh('audit_commit')
+    const client = makeClient({ accessedBy })
+    await client.commitAccess({ secretName: name, accessType: 'reveal', success: true })
+    // On record before close() and before any timer: a kill now would not lose it.
+    expect(await auditRows(admin, accessedBy)).toEqual([
+      expect.objectContaining({ secret_name: name, access_type: 'reveal', success: true }),
+    ])
+    await expect(
+      client.commitAccess({ secretName: 'Not A Name', accessType: 'use', success: true }),
+    ).rejects.toThrow(/invalid secret name/)
+    await client.close()
+
+    const unreachable = makeClient({
+      accessedBy,
+      store: createPostgresStore({
+        connectionString: 'postgres://postgres@127.0.0.1:1/nowhere',
+        rootKey: db.rootKey,
+        listen: false,
+        connectTimeoutMs: 500,
+      }),
+    })
+    await expect(
+      unreachable.commitAccess({ secretName: name, accessType: 'use', success: true }),
+    ).rejects.toMatchObject({ code: 'VAULT_UNAVAILABLE' })
+    await unreachable.close({ timeoutMs: 10 })
+  })
+
   it('asks an accessor function at each access, for a door that learns its name later', async () => {
     const before = fresh('audit-before')
     const after = fresh('audit-after')

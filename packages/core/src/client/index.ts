@@ -154,6 +154,16 @@ export interface VaultClient {
     success: boolean
     errorMessage?: string
   }): void
+  /**
+   * Records an access at once and resolves only when the audit log has it: the door's call
+   * for a `use`, a `reveal` or a refusal, made *before* the value leaves the process (or the
+   * refusal is answered), so that a process killed a moment later still left its row. Same
+   * fields as {@link VaultClient.recordAccess}; one event or several (one write).
+   *
+   * Fails closed: when the row cannot be written it rejects (typically `VAULT_UNAVAILABLE`),
+   * and the door must then not release the value — it answers that error instead.
+   */
+  commitAccess(events: AccessEvent | readonly AccessEvent[]): Promise<void>
   health(): Promise<VaultHealth>
   /**
    * Flushes the audit buffer and closes the store. `timeoutMs` (default 5 s) bounds how long
@@ -161,6 +171,14 @@ export interface VaultClient {
    * counted as dropped. A short-lived CLI passes a short one.
    */
   close(options?: { timeoutMs?: number }): Promise<void>
+}
+
+/** An access a front door records: see {@link VaultClient.commitAccess}. Never a value. */
+export interface AccessEvent {
+  secretName: string
+  accessType: string
+  success: boolean
+  errorMessage?: string
 }
 
 const DEFAULT_GRACE_PERIOD_SECONDS = 24 * 60 * 60
@@ -523,6 +541,21 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
         success,
         ...(errorMessage === undefined ? {} : { error_message: errorMessage }),
       })
+    },
+
+    async commitAccess(events) {
+      const list: readonly AccessEvent[] = Array.isArray(events) ? events : [events as AccessEvent]
+      for (const { secretName } of list) validateSecretName(secretName)
+      const by = accessor()
+      await audit.commit(
+        list.map(({ secretName, accessType, success, errorMessage }) => ({
+          secret_name: secretName,
+          accessed_by: by,
+          access_type: accessType,
+          success,
+          ...(errorMessage === undefined ? {} : { error_message: errorMessage }),
+        })),
+      )
     },
 
     clearSecretCache(name) {

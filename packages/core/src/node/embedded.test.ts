@@ -9,7 +9,7 @@
  */
 import { execFile, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { chmod, chown, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
@@ -49,6 +49,11 @@ async function openInAnotherProcess(
   })
   return JSON.parse(stdout) as { opened: true } | { code: string; message: string }
 }
+
+// As root (here, and in CI) a directory can be given to another user (`nobody`); a developer
+// who is not root outside CI skips that one case, and its name says why.
+const SKIP_CHOWN = process.getuid?.() !== 0 && !process.env.CI
+const CHOWN_NOTE = SKIP_CHOWN ? ' [skipped: needs root to chown to another user]' : ''
 
 /** The pid of a process that has exited. */
 async function deadPid(): Promise<number> {
@@ -102,6 +107,7 @@ describe('the embedded store', () => {
     expect(key).toMatch(/^[0-9a-f]{64}\n$/)
     expect(await permissions(join(home, 'root.key'))).toBe(0o600)
     expect((await stat(join(home, 'data'))).isDirectory()).toBe(true)
+    expect(await permissions(join(home, 'data'))).toBe(0o700)
     expect(await readFile(join(home, 'vault.lock'), 'utf8')).toBe(String(process.pid))
   })
 
@@ -213,6 +219,63 @@ describe('the embedded store', () => {
     await close()
     expect(await openInAnotherProcess(home)).toEqual({ opened: true })
     expect(existsSync(join(home, 'vault.lock'))).toBe(false)
+  })
+
+  it('refuses a vault whose root.key was deleted, and makes no new key', async () => {
+    await close()
+    const keyFile = join(home, 'root.key')
+    const kept = join(parent, 'root.key.backup')
+    await rename(keyFile, kept)
+    try {
+      const error = await rejection(createEmbeddedStore({ home }), 'ROOT_KEY_MISSING')
+      expect(error.message).toContain(keyFile)
+      expect(error.message).toContain('KEYWARDEN_ROOT_KEY')
+      expect(existsSync(keyFile)).toBe(false)
+      expect(existsSync(join(home, 'vault.lock'))).toBe(false)
+    } finally {
+      await rename(kept, keyFile)
+    }
+    expect((await (await open()).getSecret('persisted', 'test'))?.value).toBe('still-here')
+  })
+
+  it('tightens a 0755 home and data/ to 0700 on the in-process path, and says so', async () => {
+    await close()
+    await chmod(home, 0o755)
+    await chmod(join(home, 'data'), 0o755)
+    const written: string[] = []
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      written.push(String(chunk))
+      return true
+    })
+    try {
+      await open()
+    } finally {
+      spy.mockRestore()
+    }
+    expect(await permissions(home)).toBe(0o700)
+    expect(await permissions(join(home, 'data'))).toBe(0o700)
+    expect(written.join('')).toMatch(/readable by other users \(mode 755\); it is now 0700/)
+  })
+
+  it('refuses a home that everyone can write, before touching it', async () => {
+    const open777 = join(parent, 'open777')
+    await mkdir(open777)
+    await chmod(open777, 0o777)
+    const error = await rejection(createEmbeddedStore({ home: open777 }), 'CONFIGURATION_ERROR')
+    expect(error.message).toContain('writable by other users')
+    expect(existsSync(join(open777, 'root.key'))).toBe(false)
+    expect(existsSync(join(open777, 'data'))).toBe(false)
+  })
+
+  it.skipIf(SKIP_CHOWN)(`refuses a home owned by another user${CHOWN_NOTE}`, async () => {
+    // The issue's attack: another user's world-writable home, accepted in-process.
+    const foreign = join(parent, 'foreign')
+    await mkdir(foreign)
+    await chmod(foreign, 0o777)
+    await chown(foreign, 65534, 65534)
+    const error = await rejection(createEmbeddedStore({ home: foreign }), 'CONFIGURATION_ERROR')
+    expect(error.message).toContain('belongs to another user')
+    expect(existsSync(join(foreign, 'root.key'))).toBe(false)
   })
 
   it('takes over a lock left by a process that died', async () => {

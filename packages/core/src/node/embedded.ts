@@ -7,7 +7,8 @@
  * lock left by a process that died is taken over.
  */
 import { randomBytes } from 'node:crypto'
-import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { KeywardenError } from '../errors/index.ts'
@@ -15,6 +16,7 @@ import { runMigrations } from '../migrate/index.ts'
 import type { SecretStore } from '../store/index.ts'
 import { createSqlStore } from '../store/sql.ts'
 import { pgliteConnection } from './connections.ts'
+import { checkVaultHome, DATA_DIR, ROOT_KEY_FILE } from './home/index.ts'
 import { loadMigrations } from './migrations.ts'
 import { openPglite } from './pglite.ts'
 
@@ -33,12 +35,16 @@ export function defaultKeywardenHome(
   return env.KEYWARDEN_HOME || join(homedir(), '.keywarden')
 }
 
-/** Opens (creating on first use) the embedded vault and applies the migrations. */
+/**
+ * Opens (creating on first use) the embedded vault and applies the migrations. The home must
+ * pass {@link checkVaultHome} first, and a vault that has data but no key is refused with
+ * `ROOT_KEY_MISSING`: a new key would open none of its secrets.
+ */
 export async function createEmbeddedStore(
   options: EmbeddedStoreOptions = {},
 ): Promise<SecretStore> {
   const home = options.home ?? defaultKeywardenHome()
-  await mkdir(home, { recursive: true, mode: 0o700 })
+  await checkVaultHome(home, { create: true })
   // An empty KEYWARDEN_ROOT_KEY counts as unset, as it does in resolveStoreConfig.
   const rootKey =
     options.rootKey ??
@@ -51,7 +57,10 @@ export async function createEmbeddedStore(
   const lockPath = join(home, 'vault.lock')
   await acquireLock(lockPath, home)
   try {
-    const db = await openPglite({ dataDir: join(home, 'data'), rootKey })
+    // Made here, 0700, before PGlite would make it with the umask's 0755: names and
+    // descriptions sit in its WAL.
+    await mkdir(join(home, DATA_DIR), { recursive: true, mode: 0o700 })
+    const db = await openPglite({ dataDir: join(home, DATA_DIR), rootKey })
     await runMigrations(pgliteConnection(db), await loadMigrations())
     return createSqlStore({
       kind: 'embedded',
@@ -77,18 +86,20 @@ export async function createEmbeddedStore(
 }
 
 async function readOrCreateRootKey(home: string): Promise<string> {
-  const path = join(home, 'root.key')
+  const path = join(home, ROOT_KEY_FILE)
+  // Its owner and mode were checked with the home (checkVaultHome).
   try {
-    const info = await stat(path)
-    if ((info.mode & 0o077) !== 0) {
-      throw new KeywardenError(
-        'CONFIGURATION_ERROR',
-        `${path} is readable by other users; run \`chmod 600 ${path}\``,
-      )
-    }
     return (await readFile(path, 'utf8')).trim()
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+  }
+  if (await hasData(home)) {
+    throw new KeywardenError(
+      'ROOT_KEY_MISSING',
+      `the vault in ${home} has data but its root key ${path} is missing: restore that file ` +
+        'from your backup, or set KEYWARDEN_ROOT_KEY to the key. A new key would open none ' +
+        'of the existing secrets, so none is made.',
+    )
   }
   const key = randomBytes(32).toString('hex')
   try {
@@ -100,6 +111,13 @@ async function readOrCreateRootKey(home: string): Promise<string> {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return readOrCreateRootKey(home)
     throw error
   }
+}
+
+/** Whether the home holds a vault already: a data directory with anything in it. */
+async function hasData(home: string): Promise<boolean> {
+  const dir = join(home, DATA_DIR)
+  if (!existsSync(dir)) return false
+  return (await readdir(dir)).length > 0
 }
 
 async function acquireLock(lockPath: string, home: string): Promise<void> {

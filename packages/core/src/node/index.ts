@@ -28,5 +28,11 @@ export {
   defaultKeywardenHome,
   type EmbeddedStoreOptions,
 } from './embedded.ts'
+export {
+  checkVaultHome,
+  DATA_DIR,
+  ROOT_KEY_FILE,
+  type VaultHomeOptions,
+} from './home/index.ts'
 export { bundledMigrationsDirectory, loadMigrations } from './migrations.ts'
 export { type OpenPgliteOptions, openPglite } from './pglite.ts'

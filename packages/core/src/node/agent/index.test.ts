@@ -375,20 +375,33 @@ describe('refusing before any agent starts', () => {
     expect(existsSync(home)).toBe(false)
   })
 
-  it("reports why the agent could not start, from the agent's log", async () => {
+  it('refuses a root.key others can read before starting an agent (the same check in-process)', async () => {
     const home = join(scratch, 'leaky')
     await mkdir(home, { mode: 0o700 })
     await writeFile(join(home, 'root.key'), `${randomRootKey()}\n`, { mode: 0o644 })
     await chmod(join(home, 'root.key'), 0o644)
+    const error = await rejection(createAgentStore({ home }), 'CONFIGURATION_ERROR')
+    expect(error.message).toContain('readable by other users')
+    expect(existsSync(join(home, 'agent.log'))).toBe(false)
+    expect(existsSync(join(home, 'vault.lock'))).toBe(false)
+  })
+
+  it("reports why the agent could not start, from the agent's log", async () => {
+    // A vault whose root.key was deleted: only the agent, opening it, can tell.
+    const home = join(scratch, 'keyless')
+    await mkdir(join(home, 'data'), { recursive: true, mode: 0o700 })
+    await writeFile(join(home, 'data', 'PG_VERSION'), '18\n', { mode: 0o600 })
     const saved = process.env.KEYWARDEN_ROOT_KEY
     delete process.env.KEYWARDEN_ROOT_KEY
     try {
-      const error = await rejection(createAgentStore({ home }), 'CONFIGURATION_ERROR')
+      const error = await rejection(createAgentStore({ home }), 'ROOT_KEY_MISSING')
       expect(error.message).toContain('could not start')
-      expect(error.message).toContain('readable by other users')
+      expect(error.message).toContain(join(home, 'root.key'))
+      expect(error.message).toContain('KEYWARDEN_ROOT_KEY')
     } finally {
       if (saved !== undefined) process.env.KEYWARDEN_ROOT_KEY = saved
     }
+    expect(existsSync(join(home, 'root.key'))).toBe(false)
     expect(existsSync(join(home, 'vault.lock'))).toBe(false)
   })
 })

@@ -12,12 +12,13 @@
  */
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { lstat, mkdir, readFile, stat } from 'node:fs/promises'
+import { lstat, mkdir, readFile } from 'node:fs/promises'
 import { createConnection, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { KeywardenError } from '../../errors/index.ts'
 import type { SecretStore, StoredSecret } from '../../store/index.ts'
+import { checkVaultHome } from '../home/index.ts'
 import {
   AgentDropped,
   agentSocketPath,
@@ -604,32 +605,12 @@ async function lockOwner(home: string): Promise<number | undefined> {
 }
 
 /**
- * Whether `home` exists, after checking it may be trusted with a socket: a directory of this
- * user's that no one else can write to (else someone else could plant a socket that answers
- * for the vault).
+ * Whether `home` exists, after checking it may be trusted with a socket (someone who can
+ * write it could plant one that answers for the vault): the same check as every path that
+ * opens the vault, {@link checkVaultHome}.
  */
-async function trustedHome(home: string): Promise<boolean> {
-  let info: Awaited<ReturnType<typeof stat>>
-  try {
-    info = await stat(home)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false
-    throw error
-  }
-  if (!info.isDirectory()) {
-    throw new KeywardenError('CONFIGURATION_ERROR', `${home} is not a directory`)
-  }
-  const uid = process.getuid?.()
-  if (uid !== undefined && info.uid !== uid) {
-    throw new KeywardenError('CONFIGURATION_ERROR', `${home} belongs to another user`)
-  }
-  if ((info.mode & 0o022) !== 0) {
-    throw new KeywardenError(
-      'CONFIGURATION_ERROR',
-      `${home} is writable by other users; run \`chmod 700 ${home}\``,
-    )
-  }
-  return true
+function trustedHome(home: string): Promise<boolean> {
+  return checkVaultHome(home)
 }
 
 /** A connected socket, or undefined when nothing listens there (absent or stale). */
