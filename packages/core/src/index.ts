@@ -78,16 +78,17 @@ export {
   type WebhookOptions,
 } from './notify/index.ts'
 export {
+  compileRedaction,
   createRedactor,
   createStreamRedactor,
   DEFAULT_MIN_REDACT_LENGTH,
   type NamedSecret,
   type RedactOptions,
+  type Redaction,
   type Redactor,
   redact,
   type SecretsToRedact,
   type StreamRedactor,
-  secretForms,
 } from './redact/index.ts'
 export {
   ALERT_KIND,
