@@ -171,9 +171,12 @@ interface ViewRun {
   /** Original text not consumed yet, and where it starts. */
   pending: string
   pendingStart: number
-  /** Where the recent normalized units came from (the last `longest` are enough). */
-  starts: number[]
-  firstIndex: number
+  /**
+   * Where the recent normalized units started in the original text: a ring longer than the
+   * longest pattern, indexed by the unit's number (`count` of them so far).
+   */
+  starts: Float64Array
+  mask: number
   count: number
 }
 
@@ -193,8 +196,8 @@ class Scanner {
       state: 0,
       pending: '',
       pendingStart: 0,
-      starts: [],
-      firstIndex: 0,
+      starts: new Float64Array(2 ** Math.ceil(Math.log2(view.longest + 2))),
+      mask: 2 ** Math.ceil(Math.log2(view.longest + 2)) - 1,
       count: 0,
     }))
   }
@@ -205,19 +208,21 @@ class Scanner {
   }
 
   private feedView(run: ViewRun, chunk: string, final: boolean): void {
-    const { automaton, lengths, owners, longest } = run.view
+    const { automaton, lengths, owners } = run.view
+    const { starts, mask } = run
     const text = run.pending + chunk
     const base = run.pendingStart
     const ranges = this.ranges
     const emit = (unit: number, start: number, end: number) => {
-      run.state = automaton.step(run.state, unit)
-      run.starts.push(base + start)
+      const state = automaton.step(run.state, unit)
+      run.state = state
+      starts[run.count & mask] = base + start
       run.count++
-      if (!automaton.ends(run.state)) return
-      automaton.matches(run.state, (pattern) => {
+      if (state === 0 || !automaton.ends(state)) return
+      automaton.matches(state, (pattern) => {
         const first = run.count - (lengths[pattern] ?? 0)
         ranges.push({
-          start: run.starts[first - run.firstIndex] ?? base + start,
+          start: starts[first & mask] ?? 0,
           end: base + end,
           owner: owners[pattern] ?? 0,
         })
@@ -226,12 +231,6 @@ class Scanner {
     const used = run.normalizer.feed(text, final, emit)
     run.pending = text.slice(used)
     run.pendingStart = base + used
-    // Keep the origins a pattern could still need, in amortized constant time.
-    const excess = run.starts.length - longest
-    if (excess > longest + 1024) {
-      run.starts.splice(0, excess)
-      run.firstIndex += excess
-    }
   }
 
   /** The earliest offset where a range not found yet could start. */
@@ -241,7 +240,7 @@ class Scanner {
       hold = Math.min(hold, run.pendingStart)
       const depth = run.view.automaton.depth(run.state)
       if (depth > 0) {
-        hold = Math.min(hold, run.starts[run.count - depth - run.firstIndex] ?? run.pendingStart)
+        hold = Math.min(hold, run.starts[(run.count - depth) & run.mask] ?? run.pendingStart)
       }
     }
     return hold
