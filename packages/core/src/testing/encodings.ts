@@ -6,6 +6,7 @@
  * sits at every byte alignment.
  */
 import { encodeHTML } from 'entities'
+import { redact } from '../redact/index.ts'
 
 /** One way a value can come back. */
 export interface Encoding {
@@ -102,3 +103,16 @@ export const ENCODINGS: readonly Encoding[] = [
   { name: 'UTF-16LE', bytes: (v) => Buffer.from(v, 'utf16le') },
   { name: 'UTF-16BE', bytes: (v) => Buffer.from(v, 'utf16le').swap16() },
 ]
+
+/**
+ * The canary check over every encoding: the names of the encodings of `value` that occur in
+ * `text` (each written by the encoders above), plus `redactor` when the redactor itself still
+ * finds a form of the value there (so wrapped and embedded forms count too). Empty: no leak.
+ */
+export function canaryLeaks(text: string, value: string): string[] {
+  const leaks = ENCODINGS.filter((encoding) => text.includes(encodedText(encoding, value))).map(
+    (encoding) => encoding.name,
+  )
+  if (redact(text, [{ name: 'canary', value }]) !== text) leaks.push('redactor')
+  return leaks
+}
