@@ -12,6 +12,11 @@ export type {
 } from './audit/index.ts'
 export type { SecretCacheStats } from './cache/index.ts'
 export {
+  type ChildEnvironment,
+  vaultAccessReason,
+  withoutVaultAccess,
+} from './child-env/index.ts'
+export {
   clearSecretCache,
   closeDefaultVaultClient,
   getDefaultVaultClient,
@@ -83,8 +88,8 @@ export {
   createStreamRedactor,
   DEFAULT_MIN_REDACT_LENGTH,
   type NamedSecret,
-  type RedactOptions,
   type Redaction,
+  type RedactOptions,
   type Redactor,
   redact,
   type SecretsToRedact,

@@ -87,7 +87,12 @@ function base64Patterns(bytes: Uint8Array, alignment: number): string[] {
     const known = endBit - 6 * last
     const unknown = 6 - known
     const valueBits = ((bytes[bytes.length - 1] ?? 0) & ((1 << known) - 1)) << unknown
-    for (let x = 0; x < 1 << unknown; x++) patterns.push(core + (BASE64[valueBits | x] ?? ''))
+    // When the value ends the base64, padding follows: masked with it, it shows nothing.
+    const padding = '='.repeat((3 - ((alignment + bytes.length) % 3)) % 3)
+    for (let x = 0; x < 1 << unknown; x++) {
+      const mixed = core + (BASE64[valueBits | x] ?? '')
+      patterns.push(mixed, mixed + padding)
+    }
   }
   return patterns
 }
