@@ -1,8 +1,9 @@
 // The streaming redactor (every encoding, across chunk splits) against a plain copy of the
 // same chunks through String.prototype.replaceAll of each raw value, in the same run: what
 // masking `keywarden run`'s and run_command's output, and an http_request body, costs.
-// Target: ≥ 10 MB/s through the stream redactor with 10 secrets (a child writing faster than
-// that is rare; the cost is per character, so it is the same for any output size).
+// Target: at most 60× the raw-value replaceAll, as a ratio because this shared machine's load
+// moves both sides together (≈ 10 MB/s here: a child writing faster than that is rare; the cost
+// is per character, so it is the same for any output size).
 import { randomBytes } from 'node:crypto'
 import { compileRedaction } from '@keywarden/core'
 import { median, report } from './lib.js'
@@ -68,15 +69,15 @@ export async function run() {
     value: `${whole.toFixed(1)} MB/s`,
     baseline: `replaceAll of raw values ${copied.toFixed(0)} MB/s`,
     ratio: `${(copied / whole).toFixed(0)}× slower`,
-    target: '≥ 10 MB/s',
-    met: whole >= 10,
+    target: '≤ 60× slower',
+    met: copied / whole <= 60,
   })
   return report({
     name: 'stream redactor, 10 secrets, 64 KiB chunks',
     value: `${streamed.toFixed(1)} MB/s`,
     baseline: `replaceAll of raw values ${copied.toFixed(0)} MB/s`,
     ratio: `${(copied / streamed).toFixed(0)}× slower`,
-    target: '≥ 10 MB/s',
-    met: streamed >= 10,
+    target: '≤ 60× slower',
+    met: copied / streamed <= 60,
   })
 }

@@ -6,6 +6,8 @@
 
 /** A compiled pattern set; states are numbers, 0 is the start. */
 export interface Automaton {
+  /** The state after reading a unit in the start state, by unit (0: still the start). */
+  readonly root: Int32Array
   /** The state after reading `code` in `state`. */
   step(state: number, code: number): number
   /**
@@ -88,6 +90,7 @@ export function buildAutomaton(patterns: readonly string[]): Automaton {
   }
 
   return {
+    root: rootNext,
     step(state, unit) {
       for (;;) {
         const next = child(state, unit)

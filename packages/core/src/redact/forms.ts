@@ -107,12 +107,13 @@ export function patternsOf(value: string): Record<ViewKind, string[]> {
   const base64 = [0, 1, 2].flatMap((alignment) => base64Patterns(bytes, alignment))
   const base64url = base64.map((pattern) => pattern.replace(/\+/g, '-').replace(/\//g, '_'))
   const patterns: Record<ViewKind, string[]> = {
-    fold: [value, ...utf16Read].map(lowerAscii),
+    // The escapes view decodes `\` and `&` sequences; a value holding them literally is
+    // looked for without decoding too.
+    fold: [value, ...utf16Read].filter((form) => /[\\&]/.test(form)).map(lowerAscii),
+    escapes: [value, ...utf16Read].map(lowerAscii),
     percent: asBytes,
     // Form encoding writes a space as "+": only values with a space need that view.
     plus: asBytes.filter((pattern) => pattern.includes(' ')),
-    json: [value, ...utf16Read],
-    html: [value],
     compact: [...(/\s/.test(value) ? [] : [value]), ...base64, ...base64url],
     hex: [bytes, little, big].map(toHex),
   }

@@ -210,17 +210,20 @@ class Scanner {
   private feedView(run: ViewRun, chunk: string, final: boolean): void {
     const { automaton, lengths, owners } = run.view
     const { starts, mask } = run
+    const root = automaton.root
     const text = run.pending + chunk
     const base = run.pendingStart
     const ranges = this.ranges
+    // Hot loop: most units leave the start state where they found it.
+    let state = run.state
+    let count = run.count
     const emit = (unit: number, start: number, end: number) => {
-      const state = automaton.step(run.state, unit)
-      run.state = state
-      starts[run.count & mask] = base + start
-      run.count++
+      state = state === 0 ? (root[unit] ?? 0) : automaton.step(state, unit)
+      starts[count & mask] = base + start
+      count++
       if (state === 0 || !automaton.ends(state)) return
       automaton.matches(state, (pattern) => {
-        const first = run.count - (lengths[pattern] ?? 0)
+        const first = count - (lengths[pattern] ?? 0)
         ranges.push({
           start: starts[first & mask] ?? 0,
           end: base + end,
@@ -229,6 +232,8 @@ class Scanner {
       })
     }
     const used = run.normalizer.feed(text, final, emit)
+    run.state = state
+    run.count = count
     run.pending = text.slice(used)
     run.pendingStart = base + used
   }

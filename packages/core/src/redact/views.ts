@@ -1,6 +1,6 @@
 /**
- * Views of a text: each undoes one family of encodings (percent, JSON escapes, HTML entities,
- * line wrapping, letter case) and reports, for every unit it produces, the range of the
+ * Views of a text: each undoes one family of encodings (percent, JSON escapes and HTML entities,
+ * line wrapping; ASCII letter case in all but the byte views) and reports, for every unit it produces, the range of the
  * original text it came from. The matcher looks for a secret's patterns in every view, and a
  * match is masked over its original range — so `%2f`, `\/`, `&#x2F;` and a line break inside a
  * base64 are all found without parsing the text as any one format.
@@ -20,7 +20,7 @@ export interface Normalizer {
 }
 
 /** The views, in the order they are run. */
-export const VIEW_KINDS = ['fold', 'percent', 'plus', 'json', 'html', 'compact', 'hex'] as const
+export const VIEW_KINDS = ['fold', 'escapes', 'percent', 'plus', 'compact', 'hex'] as const
 
 /** One of {@link VIEW_KINDS}. */
 export type ViewKind = (typeof VIEW_KINDS)[number]
@@ -50,10 +50,8 @@ export function createNormalizer(kind: ViewKind): Normalizer {
       return { feed: (text, final, emit) => percentFeed(text, final, emit, false) }
     case 'plus':
       return { feed: (text, final, emit) => percentFeed(text, final, emit, true) }
-    case 'json':
-      return { feed: jsonFeed }
-    case 'html':
-      return { feed: htmlFeed }
+    case 'escapes':
+      return { feed: escapesFeed }
     case 'compact':
       return compactNormalizer(false)
     case 'hex':
@@ -147,80 +145,58 @@ const JSON_ESCAPES: Record<string, number> = {
   t: 9,
 }
 
-// JSON string escapes: `\/`, `\"`, `\n`…, and `\uXXXX` in either case (a surrogate pair is two).
-function jsonFeed(text: string, final: boolean, emit: Emit): number {
+// Escapes, case-folded: JSON string escapes (`\/`, `\"`, `\n`…, and `\uXXXX` in either case; a
+// surrogate pair is two) and HTML character references (named, with their semicolon; decimal
+// and hex, the semicolon optional; decoded by `entities` as a browser would).
+function escapesFeed(text: string, final: boolean, emit: Emit): number {
   let i = 0
   while (i < text.length) {
     const c = text.charCodeAt(i)
-    if (c !== 92) {
-      emit(c, i, i + 1)
-      i++
-      continue
-    }
-    if (i + 1 >= text.length) {
+    const end = c === 92 ? jsonEscapeEnd(text, i) : c === 38 ? referenceEnd(text, i) : 'literal'
+    if (end === 'wait') {
       if (!final) return i
-      emit(c, i, i + 1)
-      i++
-      continue
-    }
-    const next = text.charAt(i + 1)
-    const simple = JSON_ESCAPES[next]
-    if (simple !== undefined) {
-      emit(simple, i, i + 2)
-      i += 2
-      continue
-    }
-    if (next === 'u') {
-      let digits = 0
-      while (digits < 4 && i + 2 + digits < text.length) {
-        if (!isHexDigit(text.charCodeAt(i + 2 + digits))) break
-        digits++
-      }
-      if (digits === 4) {
-        emit(Number.parseInt(text.slice(i + 2, i + 6), 16), i, i + 6)
-        i += 6
+    } else if (end !== 'literal') {
+      const decoded = c === 92 ? jsonDecode(text, i, end) : decodeHTML(text.slice(i, end))
+      if (
+        decoded !== undefined &&
+        decoded.length > 0 &&
+        (c === 92 || decoded !== text.slice(i, end))
+      ) {
+        for (let k = 0; k < decoded.length; k++) emit(lowerAscii(decoded.charCodeAt(k)), i, end)
+        i = end
         continue
       }
-      if (i + 2 + digits >= text.length && !final) return i
     }
-    emit(c, i, i + 1)
+    emit(lowerAscii(c), i, i + 1)
     i++
   }
   return i
+}
+
+// Where the JSON escape starting at `at` ends, or whether more text must be seen.
+function jsonEscapeEnd(text: string, at: number): number | 'wait' | 'literal' {
+  if (at + 1 >= text.length) return 'wait'
+  const next = text.charAt(at + 1)
+  if (JSON_ESCAPES[next] !== undefined) return at + 2
+  if (next !== 'u') return 'literal'
+  for (let k = 2; k < 6; k++) {
+    if (at + k >= text.length) return 'wait'
+    if (!isHexDigit(text.charCodeAt(at + k))) return 'literal'
+  }
+  return at + 6
+}
+
+function jsonDecode(text: string, at: number, end: number): string | undefined {
+  if (end - at === 2) {
+    const simple = JSON_ESCAPES[text.charAt(at + 1)]
+    return simple === undefined ? undefined : String.fromCharCode(simple)
+  }
+  return String.fromCharCode(Number.parseInt(text.slice(at + 2, end), 16))
 }
 
 const isAlphanumeric = (c: number) =>
   (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
 const isDecimal = (c: number) => c >= 48 && c <= 57
-
-// HTML character references: named (`&lowbar;`, with its semicolon), decimal and hex (`&#95;`,
-// `&#x5F;`, the semicolon optional), decoded by `entities` as a browser would.
-function htmlFeed(text: string, final: boolean, emit: Emit): number {
-  let i = 0
-  while (i < text.length) {
-    const c = text.charCodeAt(i)
-    if (c !== 38) {
-      emit(c, i, i + 1)
-      i++
-      continue
-    }
-    const end = referenceEnd(text, i)
-    if (end === 'wait') {
-      if (!final) return i
-    } else if (end !== 'literal') {
-      const token = text.slice(i, end)
-      const decoded = decodeHTML(token)
-      if (decoded !== token && decoded.length > 0) {
-        for (let k = 0; k < decoded.length; k++) emit(decoded.charCodeAt(k), i, end)
-        i = end
-        continue
-      }
-    }
-    emit(c, i, i + 1)
-    i++
-  }
-  return i
-}
 
 // Where the character reference starting at `at` ends, or whether more text must be seen.
 function referenceEnd(text: string, at: number): number | 'wait' | 'literal' {
