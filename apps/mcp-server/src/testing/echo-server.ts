@@ -4,7 +4,8 @@
  * masking must catch — raw, base64, base64url, URL-encoded, hex — in response headers and a
  * JSON body, with the request's headers and body. `/redirect?to=URL` answers 302 to URL
  * (`{token}` in it replaced by the token, `&upper` upper-cases it), `/big?bytes=N` sends N
- * bytes ending with the token, `/reflect` sends the request body back as it came,
+ * bytes ending with the token, `/reflect` sends the request body back as it came, `/pad?end=N`
+ * the same after dashes so that it ends at character N (then `zzzz`),
  * `/encode?as=I` the request body in core's test encoding number I, `/slow` answers after 30 s.
  */
 import { createServer, type IncomingMessage } from 'node:http'
@@ -55,6 +56,10 @@ export async function startEchoServer(): Promise<EchoServer> {
       const shown = url.searchParams.has('upper') ? token.toUpperCase() : token
       const to = (url.searchParams.get('to') ?? '/').replaceAll('{token}', shown)
       response.writeHead(302, { location: Buffer.from(to).toString('latin1') }).end()
+    } else if (url.pathname === '/pad') {
+      const end = Number(url.searchParams.get('end'))
+      response.writeHead(200, { 'content-type': 'text/plain' })
+      response.end(`${'-'.repeat(Math.max(0, end - body.length))}${body}zzzz`)
     } else if (url.pathname === '/reflect') {
       response.writeHead(200, { 'content-type': 'text/plain' }).end(body)
     } else if (url.pathname === '/encode') {
