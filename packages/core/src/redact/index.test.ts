@@ -311,6 +311,20 @@ describe('createStreamRedactor', () => {
     expect(masker.push(hex.slice(-1)) + masker.flush()).toBe('[REDACTED:gh]')
   })
 
+  it('emits a short line at once, whatever character it ends with', () => {
+    // Many base64 and hex patterns begin with a digit or a letter, but a line break only
+    // continues a wrapped encoding after a full-width line of it.
+    const secrets = Array.from({ length: 10 }, (_, i) => ({
+      name: `s${i}`,
+      value: `tok_${Buffer.from(`seed-${i}`).toString('base64url')}Zk3q9XwT`,
+    }))
+    const masker = createStreamRedactor(secrets)
+    for (let i = 0; i < 200; i++) {
+      const line = `${['ready', 'done', 'listening on port', 'PASS src/a.test.ts'][i % 4]} ${i}\n`
+      expect(masker.push(line)).toBe(line)
+    }
+  })
+
   it('waits for a longer secret that extends a shorter one', () => {
     const masker = createStreamRedactor({ short: 'abcd', long: 'abcdef' })
     expect(masker.push('x abcd')).toBe('x ')

@@ -224,21 +224,39 @@ function referenceEnd(text: string, at: number): number | 'wait' | 'literal' {
   return j > at + 1 && text.charCodeAt(j) === 59 ? j + 1 : 'literal'
 }
 
-// Wrapped encodings: whitespace between units is skipped (a base64 at 76 or 8 columns, `\r\n`
-// included), and, for hex, the offsets `od` prints at the start of each line; letters are
-// folded to lower case for hex. A gap longer than MAX_SKIP breaks the text instead.
+// Wrapped encodings. A line break (with the indentation after it) is skipped when the line
+// before it ends in at least MIN_WRAP_COLUMNS characters of the encoding's alphabet — as a
+// base64 wrapped at 76 or 8 columns, or an `xxd -p` dump, does; for hex, spaces and tabs are
+// skipped too, and so are the offsets `od` prints at the start of each line; hex letters are
+// folded to lower case. Any other whitespace, or a gap longer than MAX_SKIP, breaks the text:
+// so an ordinary short line ("ready 3\n") does not leave its end waiting on the next line.
+const MIN_WRAP_COLUMNS = 8
+
+const isBase64Char = (c: number) =>
+  isAlphanumeric(c) || c === 43 || c === 47 || c === 61 || c === 45 || c === 95
+
 function compactNormalizer(hex: boolean): Normalizer {
+  const inAlphabet = hex ? isHexDigit : isBase64Char
   let lineStart = true
   let skipped = 0
+  let afterBreak = false
+  let run = 0
   return {
     feed(text, final, emit) {
       let i = 0
       while (i < text.length) {
         const c = text.charCodeAt(i)
         if (isWhitespace(c)) {
+          const newline = c === 10 || c === 13
           if (c === 10) lineStart = true
-          if (skipped < MAX_SKIP) skipped++
-          else emit(32, i, i + 1)
+          const wraps = newline ? run >= MIN_WRAP_COLUMNS : hex || afterBreak
+          if (wraps && skipped < MAX_SKIP) {
+            skipped++
+            if (newline) afterBreak = true
+          } else {
+            emit(32, i, i + 1)
+            run = 0
+          }
           i++
           continue
         }
@@ -258,7 +276,9 @@ function compactNormalizer(hex: boolean): Normalizer {
           }
         }
         lineStart = false
+        afterBreak = false
         skipped = 0
+        run = inAlphabet(c) ? run + 1 : 0
         emit(hex ? lowerAscii(c) : c, i, i + 1)
         i++
       }
