@@ -11,6 +11,7 @@ const ALL = [
   'cli-help',
   'cli-get',
   'cli-run',
+  'redact-stream',
   'mcp-tools-call',
   'edge-plugin',
 ]

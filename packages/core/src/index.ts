@@ -12,6 +12,11 @@ export type {
 } from './audit/index.ts'
 export type { SecretCacheStats } from './cache/index.ts'
 export {
+  type ChildEnvironment,
+  vaultAccessReason,
+  withoutVaultAccess,
+} from './child-env/index.ts'
+export {
   clearSecretCache,
   closeDefaultVaultClient,
   getDefaultVaultClient,
@@ -79,16 +84,17 @@ export {
   type WebhookOptions,
 } from './notify/index.ts'
 export {
+  compileRedaction,
   createRedactor,
   createStreamRedactor,
   DEFAULT_MIN_REDACT_LENGTH,
   type NamedSecret,
+  type Redaction,
   type RedactOptions,
   type Redactor,
   redact,
   type SecretsToRedact,
   type StreamRedactor,
-  secretForms,
 } from './redact/index.ts'
 export {
   ALERT_KIND,

@@ -4,16 +4,18 @@
  */
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createVaultClient } from '../../../../packages/core/src/index.ts'
+import { createVaultClient, redact } from '../../../../packages/core/src/index.ts'
 import {
   createPostgresTestDatabase,
   type PostgresTestDatabase,
 } from '../../../../packages/core/src/testing/databases.ts'
+import { ENCODINGS } from '../../../../packages/core/src/testing/encodings.ts'
 import { CLI_PATH, runCli } from '../testing/run-cli.ts'
 import { startCli } from '../testing/start-cli.ts'
 
@@ -84,6 +86,93 @@ console.log('\\u001b[31mred\\u001b[39m')`
     )
     expect(result.stderr).toBe('err [REDACTED:github_token]\n')
     expect(result.code).toBe(0)
+  })
+
+  it("hands the child none of Keywarden's configuration or the vault's credentials", async () => {
+    const credentials = {
+      ...env,
+      KEYWARDEN_HOME: '/nonexistent/keywarden-home',
+      KEYWARDEN_STORE: 'postgres',
+      DATABASE_URL: database.url,
+      PGOPTIONS: `-c keywarden.root_key=${database.rootKey}`,
+      PGPASSWORD: 'the-vault-password',
+      SUPABASE_SERVICE_ROLE_KEY: 'eyJhbGciOiJIUzI1NiJ9.service-role',
+      MY_OWN_SETTING: 'kept',
+    }
+    const script = 'console.log(JSON.stringify(process.env))'
+    const result = await runCli(['run', '--only', 'github_token', ...node(script)], {
+      env: credentials,
+    })
+    expect(result.code).toBe(0)
+    const seen = JSON.parse(result.stdout) as Record<string, string>
+    expect(
+      Object.keys(seen).filter((name) => name in credentials && name !== 'MY_OWN_SETTING'),
+    ).toEqual([])
+    expect(seen).toMatchObject({ MY_OWN_SETTING: 'kept', GITHUB_TOKEN: '[REDACTED:github_token]' })
+    for (const secret of [database.rootKey, database.url, 'the-vault-password', 'service-role']) {
+      expect(result.stdout).not.toContain(secret)
+    }
+  })
+
+  it('masks random values in every encoding, written in random pieces (generated)', async () => {
+    // Two random values per encoding, each a secret of its own, all injected into one run.
+    const values = fc.sample(
+      fc.string({
+        unit: fc.constantFrom(...'abcXYZ019_-.~/+=?&%:@ü€'),
+        minLength: 8,
+        maxLength: 20,
+      }),
+      2 * ENCODINGS.length,
+    )
+    const secrets = values.map((value, i) => ({ name: `gen_${i}`, value }))
+    const client = createVaultClient({ env, accessedBy: 'test', envFallback: false })
+    try {
+      for (const { name, value } of secrets) await client.storeSecret(name, value)
+    } finally {
+      await client.close()
+    }
+    const payload = secrets.map(({ value }, i) => {
+      const encoding = ENCODINGS[i % ENCODINGS.length]
+      return Buffer.concat([
+        Buffer.from(`${encoding?.name}: `),
+        encoding?.bytes(value) ?? Buffer.alloc(0),
+        Buffer.from('\n'),
+      ])
+    })
+    const directory = await mkdtemp(join(tmpdir(), 'kw-run-encodings-'))
+    const file = join(directory, 'payload')
+    await writeFile(file, Buffer.concat(payload))
+    // The child writes the bytes in random pieces, yielding between them so they reach the
+    // pipe, and keywarden's redactor, as separate chunks.
+    const script = `
+const data = require('node:fs').readFileSync(${JSON.stringify(file)})
+let at = 0
+const next = () => {
+  if (at >= data.length) return
+  const size = 1 + Math.floor(Math.random() * 24)
+  process.stdout.write(data.subarray(at, at + size), () => setImmediate(next))
+  at += size
+}
+next()`
+    try {
+      const only = secrets.map(({ name }) => name).join(',')
+      const result = await runCli(['run', '--only', only, ...node(script)], { env })
+      expect(result.code).toBe(0)
+      const whole = Buffer.concat(payload).toString('utf8')
+      expect(result.stdout).toBe(redact(whole, secrets))
+      const markers = result.stdout.match(/\[REDACTED:gen_\d+\]/g) ?? []
+      expect(markers.length).toBeGreaterThanOrEqual(secrets.length)
+      for (const { value } of secrets) expect(result.stdout).not.toContain(value)
+    } finally {
+      await rm(directory, { recursive: true, force: true })
+      // The other tests run with every secret in the vault: leave them the three they expect.
+      const cleaner = createVaultClient({ env, accessedBy: 'test', envFallback: false })
+      try {
+        for (const { name } of secrets) await cleaner.deleteSecret(name)
+      } finally {
+        await cleaner.close()
+      }
+    }
   })
 
   it('passes output through untouched with --no-mask', async () => {

@@ -12,6 +12,7 @@ import {
   KeywardenError,
   type NamedSecret,
   type VaultClient,
+  withoutVaultAccess,
 } from '@keywarden/core'
 import type { CommandContext, CommandModule } from '../context.ts'
 import { UsageError } from '../errors.ts'
@@ -31,8 +32,15 @@ each as its name in capitals (github_token -> GITHUB_TOKEN). Values are read fro
 once, before CMD starts. stdin is passed through; SIGINT, SIGTERM and SIGHUP are forwarded;
 keywarden exits with CMD's exit code, or 128 + the signal number when a signal killed it.
 
+CMD does not inherit Keywarden's own configuration: every KEYWARDEN_* variable, the store's
+credentials (SUPABASE_SERVICE_ROLE_KEY, SUPABASE_DB_URL, POSTGRES_URL, PGPASSWORD and
+PGPASSFILE with a PostgreSQL vault, PGOPTIONS carrying the root key) and any variable holding
+a copy of them (a DATABASE_URL that is the vault's) are removed. To give CMD one of those,
+store it as a secret and inject it with --env.
+
 By default every injected value is masked in CMD's stdout and stderr as [REDACTED:name], also
-when it is split across writes and in its base64, URL-encoded and hex forms. Masking reads
+when it is split across writes and in its encoded forms (base64 at any alignment or wrapped,
+percent-encoded in either case, JSON and HTML escapes, hex and hex dumps, UTF-16). Masking reads
 CMD's output through a pipe, so programs that colour only for a terminal see none; use
 --no-mask to give CMD the terminal itself.
 
@@ -71,9 +79,9 @@ export const run: CommandModule['run'] = async (context, { positionals, values, 
 
   const client = await context.client()
   const secrets = await readSecrets(client, only, mappings)
-  // The environment with --home / --database-url applied, so a keywarden that CMD runs in
-  // turn talks to the same vault.
-  const env: NodeJS.ProcessEnv = { ...context.env }
+  // CMD gets the secrets it asked for and nothing of Keywarden's own configuration: no
+  // KEYWARDEN_* variable, no database URL, root key or service key that opens the vault.
+  const env: NodeJS.ProcessEnv = withoutVaultAccess(context.env)
   for (const { name, value } of secrets.injected) env[environmentVariableFor(name)] = value
   // Explicit mappings last: they win over a default name that happens to be the same variable.
   for (const { variable, name } of mappings) env[variable] = secrets.values.get(name)

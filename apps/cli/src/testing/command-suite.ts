@@ -13,6 +13,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ENCODINGS, encodedText } from '../../../../packages/core/src/testing/encodings.ts'
 import { parseCsv } from './csv.ts'
 import { CLI_PATH, type CliResult, runCli } from './run-cli.ts'
 
@@ -104,6 +105,8 @@ export function canaryForms(value: string): string[] {
     bytes.toString('hex'),
     encodeURIComponent(value),
     JSON.stringify(value).slice(1, -1),
+    // And every encoding core's redaction suites know.
+    ...ENCODINGS.map((encoding) => encodedText(encoding, value)),
   ]
 }
 

@@ -3,6 +3,7 @@
  * Octokit at it), with the token in a real vault: it reaches GitHub and nothing else.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ENCODINGS, encodedText } from '../../../../packages/core/src/testing/encodings.ts'
 import { createApp, type EdgePluginApp } from '../app/index.ts'
 import { BEARER_TOKEN_SECRET } from '../auth/index.ts'
 import { configFromEnv } from '../config/index.ts'
@@ -161,6 +162,18 @@ describe('GitHub operations', () => {
     expect(forbidden.body.error.message).toBe(
       `GitHub answered 403: Resource not accessible by integration ([REDACTED:${GITHUB_TOKEN_SECRET}])`,
     )
+
+    // Nor in any other encoding a message could carry it in.
+    for (const encoding of ENCODINGS) {
+      github.failNext(403, `Denied for ${encodedText(encoding, tokens.github)}`)
+      const echoed = await call('GET', '/github/repos')
+      expect(echoed.body.error.message, encoding.name).toContain(
+        `[REDACTED:${GITHUB_TOKEN_SECRET}]`,
+      )
+      expect(echoed.body.error.message.toLowerCase(), encoding.name).not.toContain(
+        tokens.github.toLowerCase(),
+      )
+    }
 
     github.failNext(429, 'API rate limit exceeded', { 'retry-after': '30' })
     const limited = await call('GET', '/github/repos')

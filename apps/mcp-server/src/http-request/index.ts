@@ -1,8 +1,9 @@
 /**
  * `http_request`: an agent uses secrets without seeing them. The URL, header values and body
  * may hold `{{secret:NAME}}` placeholders; the server substitutes them only when the request
- * goes to one of that secret's `allowed_hosts`, and masks every substituted value (raw,
- * base64, base64url, URL-encoded, hex) in the response before the model sees it.
+ * goes to one of that secret's `allowed_hosts`, and masks every substituted value, in every
+ * encoding core's redactor knows, in the response before the model sees it — before any
+ * parsing, and before the body is cut (so where it is cut betrays nothing).
  *
  * Hosts are compared after WHATWG URL parsing, the same parsing `fetch` uses to connect: its
  * normalized host name (lower case, IDNA to punycode, IPv4 in dotted decimal, IPv6 in
@@ -15,11 +16,12 @@
  * @module
  */
 import {
-  createRedactor,
-  createStreamRedactor,
+  compileRedaction,
   DEFAULT_MIN_REDACT_LENGTH,
+  isKeywardenError,
   KeywardenError,
   type NamedSecret,
+  type Redaction,
   SECRET_NAME_PATTERN,
   type SecretMetadata,
   type VaultClient,
@@ -33,7 +35,11 @@ import { auditUse, errorText, guarded, OPEN_WORLD_ACTION, ok, ToolError } from '
 export interface HttpRequestOptions {
   /** The whole exchange, redirects and body included, in ms. Default 15 000. */
   timeoutMs?: number
-  /** Response body bytes read; the rest is cut off and `truncated` set. Default 1 MiB. */
+  /**
+   * Where a long response body is cut, in characters of the response (after masking the
+   * whole, so the cut does not depend on what was masked), and `truncated` set.
+   * Default 1 MiB.
+   */
   maxResponseBytes?: number
   /** Redirects followed (each checked like the first request). Default 5. */
   maxRedirects?: number
@@ -222,7 +228,40 @@ export function registerHttpRequestTool(
 
 type Limits = typeof DEFAULTS & { fetch?: typeof fetch }
 
+/**
+ * One call. Every outcome once the placeholders name secrets — success, refusal, failure — is
+ * audited under those names, with a reason written here (never text from the response).
+ */
 async function httpRequest(client: VaultClient, limits: Limits, input: HttpInput) {
+  const headers = Object.entries(input.headers ?? {})
+  const names = placeholderNames([
+    input.url,
+    ...headers.map(([, value]) => value),
+    input.body ?? '',
+  ])
+  if (names.length === 0) {
+    throw new KeywardenError(
+      'INVALID_ARGUMENT',
+      'http_request is for using secrets: put a {{secret:NAME}} placeholder in the URL, a header value or the body',
+    )
+  }
+  try {
+    return await exchange(client, limits, input, names)
+  } catch (error) {
+    // Audit first: a refusal or failure is on record before it is answered.
+    await auditUse(client, names, { success: false, errorMessage: auditReason(error) })
+    throw error
+  }
+}
+
+// The audit row's reason: the error's code and our own message, which quotes only what the
+// agent wrote (hosts of its URL) and the user's settings, bounded.
+function auditReason(error: unknown): string {
+  const text = isKeywardenError(error) || error instanceof ToolError ? errorText(error) : 'INTERNAL'
+  return `http_request: ${text}`.slice(0, 500)
+}
+
+async function exchange(client: VaultClient, limits: Limits, input: HttpInput, names: string[]) {
   const method = input.method ?? 'GET'
   const headers = Object.entries(input.headers ?? {})
   if (input.body !== undefined && (method === 'GET' || method === 'HEAD')) {
@@ -237,46 +276,31 @@ async function httpRequest(client: VaultClient, limits: Limits, input: HttpInput
       )
     }
   }
-  const names = placeholderNames([
-    input.url,
-    ...headers.map(([, value]) => value),
-    input.body ?? '',
-  ])
-  if (names.length === 0) {
-    throw new KeywardenError(
-      'INVALID_ARGUMENT',
-      'http_request is for using secrets: put a {{secret:NAME}} placeholder in the URL, a header value or the body',
-    )
-  }
   // Placeholders cannot sit in the host: braces are not allowed there, so it does not parse.
   const target = parseTarget(input.url)
   const metadata = await allowedMetadata(client, names)
-  // Audit first: the refusal is on record before it is answered (`throw await refused(…)`).
-  async function refused(reason: string, secrets: readonly SecretMetadata[]) {
-    await auditUse(
-      client,
-      secrets.map((secret) => secret.name),
-      { success: false, errorMessage: `http_request: ${reason}` },
-    )
-    return new KeywardenError('ACCESS_DENIED', reason)
-  }
   const notAllowed = metadata.filter((secret) => !isAllowedHost(target, secret.allowedHosts))
-  if (notAllowed.length > 0) throw await refused(hostRefusal(target, notAllowed), notAllowed)
+  if (notAllowed.length > 0) {
+    throw new KeywardenError('ACCESS_DENIED', hostRefusal(notAllowed, target.host))
+  }
 
   const values = await readValues(client, names)
   const secrets: NamedSecret[] = [...values].map(([name, value]) => ({ name, value }))
   const tooShort = secrets.filter((secret) => [...secret.value].length < DEFAULT_MIN_REDACT_LENGTH)
   if (tooShort.length > 0) {
-    throw await refused(
+    throw new KeywardenError(
+      'ACCESS_DENIED',
       `${tooShort.map((s) => s.name).join(', ')}: values shorter than ${DEFAULT_MIN_REDACT_LENGTH} characters cannot be masked in responses, so they are not sent`,
-      metadata.filter((secret) => tooShort.some((s) => s.name === secret.name)),
     )
   }
-  const mask = createRedactor(secrets)
+  const redaction = compileRedaction(secrets)
   let url = parseTarget(substitute(input.url, values, true))
   // Encoded values cannot move the authority, but check rather than trust.
-  if (url.origin !== target.origin)
-    throw await refused('the substituted URL changed its host', metadata)
+  if (url.origin !== target.origin) {
+    throw new KeywardenError('ACCESS_DENIED', 'the substituted URL changed its host')
+  }
+  // What the result reports as the URL: built from masked text only (see below).
+  let shownUrl = redaction.redact(url.href)
 
   const request = {
     method,
@@ -286,7 +310,7 @@ async function httpRequest(client: VaultClient, limits: Limits, input: HttpInput
     ][],
     body: input.body === undefined ? undefined : substitute(input.body, values, false),
   }
-  // Audit first: the use is on record before the values leave the process.
+  // Audit first: the use is on record before any value leaves the process.
   await auditUse(client, names, { success: true })
   const signal = AbortSignal.timeout(limits.timeoutMs)
   const send = limits.fetch ?? fetch
@@ -294,62 +318,96 @@ async function httpRequest(client: VaultClient, limits: Limits, input: HttpInput
     let redirects = 0
     for (;;) {
       const response = await send(url, { ...request, redirect: 'manual', signal })
-      const location = response.headers.get('location')
-      if (!REDIRECTS.has(response.status) || location === null) {
-        const body = await readBody(response, secrets, limits.maxResponseBytes)
+      const rawLocation = response.headers.get('location')
+      if (!REDIRECTS.has(response.status) || rawLocation === null) {
+        const body = await readBody(response, redaction, limits.maxResponseBytes)
         const result = {
           status: response.status,
-          url: mask(url.href),
-          headers: Object.fromEntries([...response.headers].map(([k, v]) => [k, mask(v)])),
+          url: shownUrl,
+          headers: Object.fromEntries(
+            [...response.headers].map(([k, v]) => [k, redaction.redact(headerText(v))]),
+          ),
           body: body.text,
           truncated: body.truncated,
           redirects,
           secrets_used: names,
         }
-        const text = `HTTP ${result.status} from ${url.host}${redirects > 0 ? ` after ${redirects} redirect(s)` : ''}${body.truncated ? ` (body cut at ${limits.maxResponseBytes} bytes)` : ''}\n\n${result.body}`
+        const text = `HTTP ${result.status} from ${target.host}${redirects > 0 ? ` after ${redirects} redirect(s)` : ''}${body.truncated ? ` (body cut after ${limits.maxResponseBytes} characters)` : ''}\n\n${result.body}`
         return ok(result, text)
       }
       await response.body?.cancel()
       if (++redirects > limits.maxRedirects) {
         throw new ToolError('REQUEST_FAILED', `more than ${limits.maxRedirects} redirects`)
       }
+      // The Location may carry a value, and URL parsing changes its form (lower-cases the
+      // host, resolves dot segments): nothing parsed from it is shown, only masked text.
+      const location = headerText(rawLocation)
       let next: URL
       try {
         next = parseTarget(location, url)
-      } catch (error) {
-        // The location may echo a value: its text stays out of the message.
-        throw await refused(`a redirect was refused: ${mask(errorText(error))}`, metadata)
+      } catch {
+        throw new KeywardenError(
+          'ACCESS_DENIED',
+          'a redirect was refused: its Location is not a plainly written https URL (or http to a loopback host) without userinfo',
+        )
       }
       const offHost = metadata.filter((secret) => !isAllowedHost(next, secret.allowedHosts))
       if (offHost.length > 0) {
-        throw await refused(`a redirect was refused: ${mask(hostRefusal(next, offHost))}`, offHost)
+        throw new KeywardenError(
+          'ACCESS_DENIED',
+          `a redirect was refused: ${hostRefusal(offHost, 'the host its Location names')}`,
+        )
       }
       // As browsers do: 303 (and 301/302 after a POST) continue as a GET without the body.
       if (response.status === 303 || (request.method === 'POST' && response.status < 303)) {
         request.method = 'GET'
         request.body = undefined
       }
+      shownUrl = shownLocation(redaction.redact(location), shownUrl)
       url = next
     }
   } catch (error) {
     if (error instanceof KeywardenError || error instanceof ToolError) throw error
-    const failure = signal.aborted
+    throw signal.aborted
       ? new ToolError('TIMEOUT', `no complete response within ${limits.timeoutMs} ms`)
       : new ToolError(
           'REQUEST_FAILED',
-          `the request to ${mask(url.host)} failed (${failureKind(error)})`,
+          `the request to ${target.host} failed (${failureKind(error)})`,
         )
-    await auditUse(client, names, { success: false, errorMessage: `http_request: ${failure.code}` })
-    throw failure
   }
 }
 
-function hostRefusal(url: URL, secrets: readonly SecretMetadata[]): string {
+/**
+ * A header value as text. `fetch` gives header bytes one character per byte (Latin-1); a
+ * server writes UTF-8, and masking matches UTF-8 text, so decode it as UTF-8 first.
+ */
+function headerText(value: string): string {
+  let high = false
+  for (let i = 0; i < value.length; i++) {
+    const unit = value.charCodeAt(i)
+    if (unit > 0xff) return value
+    if (unit >= 0x80) high = true
+  }
+  if (!high) return value
+  return new TextDecoder().decode(Uint8Array.from(value, (char) => char.charCodeAt(0)))
+}
+
+// The masked Location resolved against the masked URL it answered, where that parses; else
+// the masked Location as written.
+function shownLocation(maskedLocation: string, maskedBase: string): string {
+  try {
+    return new URL(maskedLocation, maskedBase).href
+  } catch {
+    return maskedLocation
+  }
+}
+
+function hostRefusal(secrets: readonly SecretMetadata[], target: string): string {
   return secrets
     .map((secret) =>
       secret.allowedHosts.length === 0
         ? `${secret.name} may not be sent anywhere; the user can allow a host with \`keywarden set ${secret.name} --allow-host HOST\``
-        : `${secret.name} may only be sent to ${secret.allowedHosts.join(', ')}, not to ${url.host}`,
+        : `${secret.name} may only be sent to ${secret.allowedHosts.join(', ')}, not to ${target}`,
     )
     .join('; ')
 }
@@ -390,32 +448,37 @@ function failureKind(error: unknown): string {
 }
 
 /**
- * Reads at most `maxBytes` of the body through a streaming redactor. On a cut the redactor's
- * held-back tail is dropped, not flushed: it may be the start of a value.
+ * Reads the body and masks it whole before cutting it. The cut falls after `maxChars`
+ * characters of the response, a point no value can move: the body is read `reach` characters
+ * further, so every masked form that starts before the cut is seen whole, and one that
+ * straddles the cut is left out whole. So neither the text, nor its length, nor `truncated`
+ * depends on whether the bytes near the cut begin like a value (which a stream redactor's
+ * held-back tail would betray), and no part of a value is ever emitted.
  */
 async function readBody(
   response: Response,
-  secrets: readonly NamedSecret[],
-  maxBytes: number,
+  redaction: Redaction,
+  maxChars: number,
 ): Promise<{ text: string; truncated: boolean }> {
   if (response.body === null) return { text: '', truncated: false }
-  const redactor = createStreamRedactor(secrets)
+  const needed = maxChars + redaction.reach
   const decoder = new TextDecoder()
   const reader = response.body.getReader()
   let text = ''
-  let read = 0
+  let complete = false
   for (;;) {
     const { done, value } = await reader.read()
-    if (done) break
-    const room = maxBytes - read
-    read += value.byteLength
-    if (value.byteLength > room) {
-      text += redactor.push(decoder.decode(value.subarray(0, room), { stream: true }))
-      await reader.cancel()
-      return { text, truncated: true }
+    if (done) {
+      text += decoder.decode()
+      complete = true
+      break
     }
-    text += redactor.push(decoder.decode(value, { stream: true }))
+    text += decoder.decode(value, { stream: true })
+    if (text.length >= needed) {
+      await reader.cancel()
+      break
+    }
   }
-  text += redactor.push(decoder.decode())
-  return { text: text + redactor.flush(), truncated: false }
+  if (complete && text.length <= maxChars) return { text: redaction.redact(text), truncated: false }
+  return { text: redaction.redactPrefix(text, maxChars, complete), truncated: true }
 }

@@ -19,6 +19,7 @@ import {
   createPostgresTestDatabase,
   type PostgresTestDatabase,
 } from '../../../../packages/core/src/testing/databases.ts'
+import { canaryLeaks } from '../../../../packages/core/src/testing/encodings.ts'
 import { until } from '../../../../packages/core/src/testing/expect.ts'
 import { createNodeCommandRunner } from '../node/index.ts'
 import { type EchoServer, startEchoServer } from '../testing/echo-server.ts'
@@ -920,6 +921,10 @@ describe('canary', () => {
     const json = JSON.stringify({ results, logMessages, localLog })
     expect(json).toContain(MASK)
     for (const form of forms) expect(json).not.toContain(form)
+    // Every encoding the redactor knows, for each value the canary had.
+    for (const value of [CANARY, `${CANARY}-2`, `${CANARY}-watched`]) {
+      expect(canaryLeaks(json, value)).toEqual([])
+    }
   })
 })
 

@@ -2,11 +2,15 @@
  * A local HTTP server for `http_request` tests (test-only). It records every request it
  * receives, and `/echo` sends back the request's `x-token` header in every encoding the
  * masking must catch — raw, base64, base64url, URL-encoded, hex — in response headers and a
- * JSON body, with the request's headers and body. `/redirect?to=URL` answers 302 to URL,
- * `/big?bytes=N` sends N bytes ending with the token, `/slow` answers after 30 s.
+ * JSON body, with the request's headers and body. `/redirect?to=URL` answers 302 to URL
+ * (`{token}` in it replaced by the token, `&upper` upper-cases it), `/big?bytes=N` sends N
+ * bytes ending with the token, `/reflect` sends the request body back as it came, `/pad?end=N`
+ * the same after dashes so that it ends at character N (then `zzzz`),
+ * `/encode?as=I` the request body in core's test encoding number I, `/slow` answers after 30 s.
  */
 import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { ENCODINGS } from '../../../../packages/core/src/testing/encodings.ts'
 
 /** A request the echo server received. */
 export interface ReceivedRequest {
@@ -49,7 +53,25 @@ export async function startEchoServer(): Promise<EchoServer> {
     received.push({ method: request.method ?? '', url: url.href, headers: request.headers, body })
     const token = String(request.headers['x-token'] ?? '')
     if (url.pathname === '/redirect') {
-      response.writeHead(302, { location: url.searchParams.get('to') ?? '/' }).end()
+      const shown = url.searchParams.has('upper') ? token.toUpperCase() : token
+      const to = (url.searchParams.get('to') ?? '/').replaceAll('{token}', shown)
+      response.writeHead(302, { location: Buffer.from(to).toString('latin1') }).end()
+    } else if (url.pathname === '/pad') {
+      const end = Number(url.searchParams.get('end'))
+      response.writeHead(200, { 'content-type': 'text/plain' })
+      response.end(`${'-'.repeat(Math.max(0, end - body.length))}${body}zzzz`)
+    } else if (url.pathname === '/reflect') {
+      response.writeHead(200, { 'content-type': 'text/plain' }).end(body)
+    } else if (url.pathname === '/encode') {
+      const encoding = ENCODINGS[Number(url.searchParams.get('as'))]
+      response.writeHead(200, { 'content-type': 'application/octet-stream' })
+      response.end(
+        Buffer.concat([
+          Buffer.from('<'),
+          encoding?.bytes(body) ?? Buffer.alloc(0),
+          Buffer.from('>'),
+        ]),
+      )
     } else if (url.pathname === '/big') {
       const bytes = Number(url.searchParams.get('bytes'))
       response.end(`${'a'.repeat(Math.max(0, bytes - token.length))}${token}`)

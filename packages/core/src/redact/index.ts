@@ -1,15 +1,31 @@
 /**
- * Masks secret values in text before it reaches a log, a terminal or a model.
+ * Masks secret values in text before it reaches a log, a terminal, an audit row or a model.
  *
- * A value leaks in more shapes than its raw form: HTTP clients print it base64-encoded
- * (Basic auth, JWT-like blobs), URL-encoded (query strings, form bodies) or hex-encoded
- * (debug dumps). {@link redact} replaces every one of those shapes with `[REDACTED:name]`;
- * {@link createStreamRedactor} does the same for output that arrives in chunks, such as a child
- * process's stdout under `keywarden run`.
+ * A value leaks in more shapes than its raw form, and the text around it is chosen by whoever
+ * asks: an echo server percent-encodes it (`%2f` or `%2F`, Python's `quote`, `+` for spaces),
+ * escapes it in JSON (`\/`, `\u0041`) or HTML (`&lowbar;`, `&#x5F;`), sends UTF-16, base64 at any
+ * alignment inside a longer base64 (`Basic base64(user:secret)`), wrapped at 76 or 8 columns,
+ * or hex in either case (`xxd -p`, `od -tx1` with its offsets); a URL parser lower-cases it.
+ * Each *view* of views.ts undoes one family of these, and one Aho–Corasick pass per view looks
+ * for the value's few exact patterns (forms.ts); a match is masked over the original text it
+ * came from. Overlapping matches are masked as one, with the name of the longest.
  *
- * Runtime-neutral: base64 is computed with `btoa` over UTF-8 bytes, never `Buffer`.
+ * {@link redact} masks a string, {@link createStreamRedactor} a stream of chunks (the same
+ * result however the text is split), and {@link compileRedaction} gives both plus
+ * {@link Redaction.redactPrefix}, for cutting a text at a point that no value can move.
+ *
+ * Runtime-neutral: no `Buffer`, no Node built-in.
  * @module
  */
+import { type Automaton, buildAutomaton } from './automaton.ts'
+import { patternsOf } from './forms.ts'
+import {
+  createNormalizer,
+  MAX_UNIT_SPAN,
+  type Normalizer,
+  VIEW_KINDS,
+  type ViewKind,
+} from './views.ts'
 
 /** A secret to mask: the marker shows `name`, the text loses `value`. */
 export interface NamedSecret {
@@ -50,94 +66,44 @@ export interface StreamRedactor {
   flush(): string
 }
 
-// ---------------------------------------------------------------------------------------------
-// Encoded forms
-// ---------------------------------------------------------------------------------------------
-
-const utf8 = new TextEncoder()
-const HEX_DIGITS = '0123456789abcdef'
-
-function toBase64(bytes: Uint8Array): string {
-  // btoa takes a "binary string" (one char per byte). Build it in slices: spreading 64 KiB of
-  // arguments into one call can overflow the stack on some engines.
-  let binary = ''
-  for (let start = 0; start < bytes.length; start += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(start, start + 0x8000))
-  }
-  return btoa(binary)
-}
-
-function toHex(bytes: Uint8Array): string {
-  let hex = ''
-  for (const byte of bytes) hex += (HEX_DIGITS[byte >> 4] ?? '') + (HEX_DIGITS[byte & 15] ?? '')
-  return hex
-}
-
-// Percent-encodes UTF-8 bytes, keeping the bytes for which `keep` is true. Done over bytes
-// rather than with encodeURIComponent because that throws on a lone surrogate, and a value
-// must never make redaction itself fail.
-function percentEncode(bytes: Uint8Array, keep: (byte: number) => boolean, plus: boolean): string {
-  let out = ''
-  for (const byte of bytes) {
-    if (plus && byte === 0x20) out += '+'
-    else if (keep(byte)) out += String.fromCharCode(byte)
-    else
-      out += `%${(HEX_DIGITS[byte >> 4] ?? '').toUpperCase()}${(HEX_DIGITS[byte & 15] ?? '').toUpperCase()}`
-  }
-  return out
-}
-
-function isAlphanumeric(byte: number): boolean {
-  return (
-    (byte >= 0x30 && byte <= 0x39) ||
-    (byte >= 0x41 && byte <= 0x5a) ||
-    (byte >= 0x61 && byte <= 0x7a)
-  )
-}
-
-// encodeURIComponent's unreserved set: A-Z a-z 0-9 - _ . ! ~ * ' ( )
-const COMPONENT_KEEP = new Set([...`-_.!~*'()`].map((c) => c.charCodeAt(0)))
-// application/x-www-form-urlencoded (URLSearchParams, HTML forms): A-Z a-z 0-9 * - . _
-const FORM_KEEP = new Set([...'*-._'].map((c) => c.charCodeAt(0)))
-
-/**
- * Every shape of `value` that {@link redact} masks, deduplicated:
- * raw; standard base64 with and without `=` padding; base64url with and without padding;
- * `encodeURIComponent`; the same with `+` for spaces; the WHATWG form encoding
- * (`URLSearchParams`); lower- and upper-case hex. Encodings are of the value's UTF-8 bytes.
- */
-export function secretForms(value: string): string[] {
-  const bytes = utf8.encode(value)
-  const base64 = toBase64(bytes)
-  const unpadded = base64.replace(/=+$/, '')
-  const base64url = base64.replace(/\+/g, '-').replace(/\//g, '_')
-  const hex = toHex(bytes)
-  const componentKeep = (byte: number) => isAlphanumeric(byte) || COMPONENT_KEEP.has(byte)
-  const formKeep = (byte: number) => isAlphanumeric(byte) || FORM_KEEP.has(byte)
-  const forms = [
-    value,
-    base64,
-    unpadded,
-    base64url,
-    base64url.replace(/=+$/, ''),
-    percentEncode(bytes, componentKeep, false),
-    percentEncode(bytes, componentKeep, true),
-    percentEncode(bytes, formKeep, true),
-    hex,
-    hex.toUpperCase(),
-  ]
-  return [...new Set(forms)].filter((form) => form.length > 0)
+/** A compiled set of secrets; see {@link compileRedaction}. */
+export interface Redaction {
+  /**
+   * The most characters of original text one masked form can span. A text cut at least this
+   * far past a point holds, whole, every form that starts before that point.
+   */
+  readonly reach: number
+  /** Masks `text`. */
+  redact(text: string): string
+  /**
+   * Masks the first `length` characters of `text` as they read inside the whole `text`, and
+   * cuts there. A form that straddles the cut is left out whole, never emitted in part; so
+   * where the result ends depends on `length` and on whole values only, never on whether the
+   * text near the cut begins like a value. `text` should run at least {@link Redaction.reach}
+   * characters past `length`; `complete` says whether it is the whole text (default false).
+   */
+  redactPrefix(text: string, length: number, complete?: boolean): string
+  /** A new {@link StreamRedactor} over these secrets. */
+  stream(): StreamRedactor
 }
 
 // ---------------------------------------------------------------------------------------------
-// Matching
+// Compiling
 // ---------------------------------------------------------------------------------------------
 
-// The compiled secret set: patterns longest first, each with its marker.
-interface Matcher {
-  patterns: string[]
-  markers: string[]
+interface CompiledView {
+  kind: ViewKind
+  automaton: Automaton
+  /** Per pattern: its length in normalized units, and the secret it belongs to. */
+  lengths: Int32Array
+  owners: Int32Array
   longest: number
+}
+
+interface Compiled {
+  markers: string[]
+  views: CompiledView[]
+  reach: number
 }
 
 function entriesOf(secrets: SecretsToRedact): ReadonlyArray<NamedSecret> {
@@ -148,7 +114,7 @@ function entriesOf(secrets: SecretsToRedact): ReadonlyArray<NamedSecret> {
   }))
 }
 
-function compile(secrets: SecretsToRedact, options: RedactOptions): Matcher {
+function compile(secrets: SecretsToRedact, options: RedactOptions): Compiled {
   const minLength = options.minLength ?? DEFAULT_MIN_REDACT_LENGTH
   if (!Number.isInteger(minLength) || minLength < 1) {
     throw new RangeError('minLength must be a positive integer')
@@ -156,66 +122,215 @@ function compile(secrets: SecretsToRedact, options: RedactOptions): Matcher {
   const eligible = entriesOf(secrets).filter(
     ({ value }) => typeof value === 'string' && [...value].length >= minLength,
   )
-  // Raw values claim their pattern first, so when one secret's raw value happens to equal
-  // another's encoded form, the marker names the secret whose raw value it is.
-  const owner = new Map<string, string>()
-  for (const { name, value } of eligible) if (!owner.has(value)) owner.set(value, name)
-  for (const { name, value } of eligible) {
-    for (const form of secretForms(value)) if (!owner.has(form)) owner.set(form, name)
+  const perView = new Map<ViewKind, Map<string, number>>(
+    VIEW_KINDS.map((kind) => [kind, new Map()]),
+  )
+  eligible.forEach(({ value }, index) => {
+    const patterns = patternsOf(value)
+    for (const kind of VIEW_KINDS) {
+      const owned = perView.get(kind) as Map<string, number>
+      for (const pattern of patterns[kind]) if (!owned.has(pattern)) owned.set(pattern, index)
+    }
+  })
+  const views: CompiledView[] = []
+  for (const kind of VIEW_KINDS) {
+    const owned = [...(perView.get(kind) as Map<string, number>)]
+    if (owned.length === 0) continue
+    views.push({
+      kind,
+      automaton: buildAutomaton(owned.map(([pattern]) => pattern)),
+      lengths: Int32Array.from(owned, ([pattern]) => pattern.length),
+      owners: Int32Array.from(owned, ([, owner]) => owner),
+      longest: Math.max(...owned.map(([pattern]) => pattern.length)),
+    })
   }
-  // Longest first: at any position the longest pattern wins, so a value that contains
-  // another secret is masked whole instead of leaving its remainder in the clear.
-  const ordered = [...owner.entries()].sort((a, b) => b[0].length - a[0].length)
+  const longest = Math.max(0, ...views.map((view) => view.longest))
   return {
-    patterns: ordered.map(([pattern]) => pattern),
-    markers: ordered.map(([, name]) => `[REDACTED:${name}]`),
-    longest: ordered[0]?.[0].length ?? 0,
+    markers: eligible.map(({ name }) => `[REDACTED:${name}]`),
+    views,
+    reach: longest * MAX_UNIT_SPAN + MAX_UNIT_SPAN,
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Scanning
+// ---------------------------------------------------------------------------------------------
+
+/** A masked span of the original text, in absolute offsets. */
+interface Range {
+  start: number
+  end: number
+  owner: number
+}
+
+// One view's progress through the text.
+interface ViewRun {
+  view: CompiledView
+  normalizer: Normalizer
+  state: number
+  /** Original text not consumed yet, and where it starts. */
+  pending: string
+  pendingStart: number
+  /**
+   * Where the recent normalized units started in the original text: a ring longer than the
+   * longest pattern, indexed by the unit's number (`count` of them so far).
+   */
+  starts: Float64Array
+  mask: number
+  count: number
+}
+
 /**
- * Replaces matches that start before `limit` and returns the masked text up to `consumed`.
- * A match may end after `limit`; then `consumed` is its end.
- *
- * This is a leftmost-longest scan: at the first position where any pattern occurs, the
- * longest pattern there is replaced, and the scan resumes after it. Because the output never
- * leaves a position unexamined, no pattern survives outside a marker.
+ * Runs every view over a text fed in pieces and collects the ranges to mask. The ranges do not
+ * depend on how the text was split: each view carries its undecided tokens over.
  */
-function scan(text: string, matcher: Matcher, limit: number): { output: string; consumed: number } {
-  const { patterns, markers } = matcher
-  // The next occurrence of each pattern at or after the cursor (-1: none left). Recomputed
-  // lazily, only for patterns whose cached occurrence the cursor has passed.
-  const next = patterns.map((pattern) => text.indexOf(pattern))
-  let output = ''
-  let cursor = 0
-  for (;;) {
-    let best = -1
-    let bestAt = Number.POSITIVE_INFINITY
-    for (let i = 0; i < patterns.length; i++) {
-      let at = next[i] ?? -1
-      if (at !== -1 && at < cursor) {
-        at = text.indexOf(patterns[i] ?? '', cursor)
-        next[i] = at
-      }
-      // Strictly smaller: at equal positions the earlier (longer) pattern keeps the win.
-      if (at !== -1 && at < bestAt) {
-        best = i
-        bestAt = at
+class Scanner {
+  readonly runs: ViewRun[]
+  readonly ranges: Range[] = []
+  total = 0
+
+  constructor(compiled: Compiled) {
+    this.runs = compiled.views.map((view) => ({
+      view,
+      normalizer: createNormalizer(view.kind),
+      state: 0,
+      pending: '',
+      pendingStart: 0,
+      starts: new Float64Array(2 ** Math.ceil(Math.log2(view.longest + 2))),
+      mask: 2 ** Math.ceil(Math.log2(view.longest + 2)) - 1,
+      count: 0,
+    }))
+  }
+
+  feed(chunk: string, final: boolean): void {
+    this.total += chunk.length
+    for (const run of this.runs) this.feedView(run, chunk, final)
+  }
+
+  private feedView(run: ViewRun, chunk: string, final: boolean): void {
+    const { automaton, lengths, owners } = run.view
+    const { starts, mask } = run
+    const root = automaton.root
+    const text = run.pending + chunk
+    const base = run.pendingStart
+    const ranges = this.ranges
+    // Hot loop: most units leave the start state where they found it.
+    let state = run.state
+    let count = run.count
+    const emit = (unit: number, start: number, end: number) => {
+      state = state === 0 ? (root[unit] ?? 0) : automaton.step(state, unit)
+      starts[count & mask] = base + start
+      count++
+      if (state === 0 || !automaton.ends(state)) return
+      automaton.matches(state, (pattern) => {
+        const first = count - (lengths[pattern] ?? 0)
+        ranges.push({
+          start: starts[first & mask] ?? 0,
+          end: base + end,
+          owner: owners[pattern] ?? 0,
+        })
+      })
+    }
+    const used = run.normalizer.feed(text, final, emit)
+    run.state = state
+    run.count = count
+    run.pending = text.slice(used)
+    run.pendingStart = base + used
+  }
+
+  /** The earliest offset where a range not found yet could start. */
+  holdPoint(): number {
+    let hold = this.total
+    for (const run of this.runs) {
+      hold = Math.min(hold, run.pendingStart)
+      const depth = run.view.automaton.depth(run.state)
+      if (depth > 0) {
+        hold = Math.min(hold, run.starts[(run.count - depth) & run.mask] ?? run.pendingStart)
       }
     }
-    if (best === -1 || bestAt >= limit) break
-    output += text.slice(cursor, bestAt) + (markers[best] ?? '')
-    cursor = bestAt + (patterns[best]?.length ?? 0)
+    return hold
   }
-  if (cursor < limit) {
-    output += text.slice(cursor, limit)
-    cursor = limit
-  }
-  return { output, consumed: cursor }
+}
+
+// Ranges in a fixed order (so the marker chosen never depends on how the text was split).
+function byPosition(a: Range, b: Range): number {
+  return a.start - b.start || b.end - a.end || a.owner - b.owner
 }
 
 /**
- * Masks every secret value, and its encoded forms (see {@link secretForms}), in `text` with
+ * Renders `text` (starting at absolute offset `base`) up to `limit`, replacing each group of
+ * overlapping ranges that starts before `limit` with one marker, the longest range's.
+ * A group that ends after `limit` is not rendered, and neither is anything after its start:
+ * `end` is where rendering stopped; `rest` are the ranges not rendered.
+ */
+function render(
+  text: string,
+  base: number,
+  ranges: Range[],
+  limit: number,
+  markers: readonly string[],
+): { output: string; end: number; rest: Range[] } {
+  ranges.sort(byPosition)
+  let output = ''
+  let cursor = base
+  let end = limit
+  let i = 0
+  while (i < ranges.length) {
+    const first = ranges[i] as Range
+    if (first.start >= end) break
+    let groupEnd = first.end
+    let longest = first
+    let j = i + 1
+    for (; j < ranges.length; j++) {
+      const next = ranges[j] as Range
+      if (next.start >= groupEnd) break
+      if (next.end > groupEnd) groupEnd = next.end
+      if (next.end - next.start > longest.end - longest.start) longest = next
+    }
+    if (groupEnd > end) {
+      end = first.start
+      break
+    }
+    output += text.slice(cursor - base, first.start - base) + (markers[longest.owner] ?? '')
+    cursor = groupEnd
+    i = j
+  }
+  if (end > cursor) output += text.slice(cursor - base, end - base)
+  return { output, end: Math.max(end, cursor), rest: ranges.slice(i) }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The API
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Compiles the secrets once, for callers that mask many texts with the same secrets, or that
+ * need {@link Redaction.redactPrefix} or {@link Redaction.reach}.
+ */
+export function compileRedaction(secrets: SecretsToRedact, options: RedactOptions = {}): Redaction {
+  const compiled = compile(secrets, options)
+  const masking = compiled.views.length > 0
+  return {
+    reach: compiled.reach,
+    redact(text) {
+      if (!masking) return text
+      const scanner = new Scanner(compiled)
+      scanner.feed(text, true)
+      return render(text, 0, scanner.ranges, text.length, compiled.markers).output
+    },
+    redactPrefix(text, length, complete = false) {
+      const limit = Math.max(0, Math.min(length, text.length))
+      if (!masking) return text.slice(0, limit)
+      const scanner = new Scanner(compiled)
+      scanner.feed(text, complete)
+      return render(text, 0, scanner.ranges, limit, compiled.markers).output
+    },
+    stream: () => streamOf(compiled),
+  }
+}
+
+/**
+ * Masks every secret value, in each encoding the redactor knows, in `text` with
  * `[REDACTED:name]`. Values shorter than `options.minLength` (default 4) are left alone.
  *
  * @example
@@ -226,7 +341,7 @@ export function redact(
   secrets: SecretsToRedact,
   options: RedactOptions = {},
 ): string {
-  return createRedactor(secrets, options)(text)
+  return compileRedaction(secrets, options).redact(text)
 }
 
 /**
@@ -234,48 +349,18 @@ export function redact(
  * many strings with the same secrets (every tool result of a session, every log line).
  */
 export function createRedactor(secrets: SecretsToRedact, options: RedactOptions = {}): Redactor {
-  const matcher = compile(secrets, options)
-  if (matcher.patterns.length === 0) return (text) => text
-  return (text) => scan(text, matcher, text.length).output
-}
-
-// ---------------------------------------------------------------------------------------------
-// Streaming
-// ---------------------------------------------------------------------------------------------
-
-// Knuth–Morris–Pratt failure table: failure[i] is the length of the longest proper prefix of
-// pattern[0..i] that is also its suffix.
-function failureTable(pattern: string): Int32Array {
-  const failure = new Int32Array(pattern.length)
-  let k = 0
-  for (let i = 1; i < pattern.length; i++) {
-    while (k > 0 && pattern[i] !== pattern[k]) k = failure[k - 1] ?? 0
-    if (pattern[i] === pattern[k]) k++
-    failure[i] = k
-  }
-  return failure
-}
-
-// The length of the longest suffix of `text` that is a proper prefix of `pattern`: how much
-// of the tail could still grow into this pattern when more text arrives. Only the last
-// `pattern.length - 1` characters can take part, so the cost does not grow with `text`.
-function pendingPrefixLength(text: string, pattern: string, failure: Int32Array): number {
-  let state = 0
-  for (let i = Math.max(0, text.length - pattern.length + 1); i < text.length; i++) {
-    while (state > 0 && text[i] !== pattern[state]) state = failure[state - 1] ?? 0
-    if (text[i] === pattern[state]) state++
-  }
-  return state
+  const redaction = compileRedaction(secrets, options)
+  return (text) => redaction.redact(text)
 }
 
 /**
  * A masker for text that arrives in chunks (a child process's stdout and stderr).
  *
- * A value split across chunks is still masked: `push` holds back the shortest tail that could
- * be the beginning of a secret's form (at most the longest form's length minus one) and emits
- * everything before it at once, so ordinary output is not delayed. The concatenation of every
- * `push` result and `flush()` equals `redact(wholeText, secrets, options)`, however the text
- * was split.
+ * A value split across chunks is still masked, in every encoding: `push` holds back the tail
+ * that could still be the beginning of a masked form (at most {@link Redaction.reach}
+ * characters) and emits everything before it at once, so ordinary output is not delayed. The
+ * concatenation of every `push` result and `flush()` equals `redact(wholeText, secrets,
+ * options)`, however the text was split.
  *
  * @example
  * const masker = createStreamRedactor({ github_token: 'ghp_abc123' })
@@ -286,32 +371,29 @@ export function createStreamRedactor(
   secrets: SecretsToRedact,
   options: RedactOptions = {},
 ): StreamRedactor {
-  const matcher = compile(secrets, options)
-  const failures = matcher.patterns.map(failureTable)
-  let held = ''
+  return streamOf(compile(secrets, options))
+}
 
+function streamOf(compiled: Compiled): StreamRedactor {
+  if (compiled.views.length === 0) return { push: (chunk) => chunk, flush: () => '' }
+  const scanner = new Scanner(compiled)
+  let held = ''
+  let heldStart = 0
+  let ranges: Range[] = []
+  const emit = (chunk: string, final: boolean) => {
+    scanner.feed(chunk, final)
+    held += chunk
+    ranges = ranges.concat(scanner.ranges.splice(0))
+    // Before the hold point every range is known; a range that crosses it waits whole.
+    const limit = final ? scanner.total : scanner.holdPoint()
+    const rendered = render(held, heldStart, ranges, limit, compiled.markers)
+    held = held.slice(rendered.end - heldStart)
+    heldStart = rendered.end
+    ranges = rendered.rest
+    return rendered.output
+  }
   return {
-    push(chunk) {
-      if (matcher.patterns.length === 0) return chunk
-      const buffer = held + chunk
-      let pending = 0
-      for (let i = 0; i < matcher.patterns.length; i++) {
-        const pattern = matcher.patterns[i] ?? ''
-        const failure = failures[i] ?? new Int32Array(0)
-        pending = Math.max(pending, pendingPrefixLength(buffer, pattern, failure))
-      }
-      // Every position before `safe` is decided: the text after it is already too long to be
-      // only the beginning of any pattern, so no later chunk can change what matches there.
-      const safe = buffer.length - pending
-      const { output, consumed } = scan(buffer, matcher, safe)
-      held = buffer.slice(consumed)
-      return output
-    },
-    flush() {
-      // At the end of the stream nothing can grow any more: everything is decided.
-      const { output } = scan(held, matcher, held.length)
-      held = ''
-      return output
-    },
+    push: (chunk) => emit(chunk, false),
+    flush: () => emit('', true),
   }
 }
