@@ -186,6 +186,7 @@ describe.each([
   let catalogTypes: Set<string>
   let relations: Set<string>
   let catalogFunctions: Map<string, Array<{ args: string[]; returns: string }>>
+  let helperSources: string
 
   beforeAll(async () => {
     db = await create()
@@ -224,6 +225,20 @@ describe.each([
       [SCHEMAS],
       owner,
     )
+    // The helpers a function calls run inside it: every body in the schemas counts as used.
+    helperSources = (
+      await db.query<{ source: string }>(
+        `SELECT p.prosrc AS source FROM pg_catalog.pg_proc p
+          WHERE p.pronamespace::regnamespace::text = ANY ($1)
+            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                             WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid
+                               AND d.deptype = 'e')`,
+        [SCHEMAS],
+        owner,
+      )
+    )
+      .map((row) => row.source)
+      .join('\n')
     // Types a domain can shadow: pg_catalog's base, enum, range and multirange types.
     catalogTypes = new Set(
       (
@@ -281,7 +296,8 @@ describe.each([
 
   /** The statements that plant a shadow of every name `fn` uses. */
   function plants(fn: CatalogFunction): string[] {
-    const words = tokens(fn.source)
+    const source = `${fn.source}\n${helperSources}`
+    const words = tokens(source)
     const statements: string[] = []
     const relationNames = [...words].filter((word) => relations.has(word)).sort()
     for (const name of relationNames) {
@@ -297,7 +313,7 @@ describe.each([
         `CREATE DOMAIN pg_temp.${ident(name)} AS pg_catalog.${ident(name)} CHECK (pg_temp.kw_mark(${literal(`type ${name}`)}))`,
       )
     }
-    for (const name of [...calledNames(fn.source)].sort()) {
+    for (const name of [...calledNames(source)].sort()) {
       const seen = new Set<string>()
       for (const signature of catalogFunctions.get(name) ?? []) {
         const args = signature.args.join(', ')
