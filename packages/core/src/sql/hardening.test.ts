@@ -7,12 +7,16 @@
  * Any planted code that runs would run with the function owner's rights, so the test fails if
  * any ran (as anyone) or if the call failed.
  *
+ * On PostgreSQL each attack is a fresh session; PGlite is one session whose compiled PL/pgSQL
+ * functions outlive transactions, so each attack first rewrites the functions' catalog rows
+ * (`freshCompile`) and they are compiled again with the planted objects in sight.
+ *
  * The list of functions comes from `pg_proc`, not from this file: a function added by a later
  * migration is attacked automatically, and the test fails when it has an argument this file
  * cannot give a valid value for (add an entry to ARGUMENTS or CALLS).
  */
-import type { Transaction } from '@electric-sql/pglite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { rolledBack } from '../testing/rolled-back.ts'
 import { createPgliteBackend, createPostgresBackend, type SqlBackend } from '../testing/sql-backends.ts'
 
 /** A secret every call may name; created (and a rotation staged for it) before the attacks. */
@@ -107,48 +111,6 @@ function calledNames(source: string): Set<string> {
     names.add((match[1] as string).toLowerCase())
   }
   return names
-}
-
-/** One statement runner inside an open transaction, collecting the server's NOTICEs. */
-interface Session {
-  run(sql: string): Promise<Record<string, unknown>[]>
-  notices: string[]
-}
-
-/**
- * Runs `body` in a transaction that is rolled back, in a fresh session on PostgreSQL. PGlite is
- * one session whose compiled PL/pgSQL functions outlive transactions; `body` recompiles them
- * (see `freshCompile`) as a new session would.
- */
-async function rolledBack(db: SqlBackend, body: (session: Session) => Promise<void>) {
-  const notices: string[] = []
-  if (db.kind === 'postgres') {
-    const client = await db.database.connect()
-    client.on('notice', (notice) => notices.push(notice.message))
-    try {
-      await client.query('BEGIN')
-      await body({ run: async (sql) => (await client.query(sql)).rows, notices })
-    } finally {
-      await client.query('ROLLBACK').catch(() => {})
-      await client.end()
-    }
-    return
-  }
-  await db.db.transaction(async (tx: Transaction) => {
-    try {
-      await body({
-        run: async (sql) =>
-          (
-            await tx.query<Record<string, unknown>>(sql, [], {
-              onNotice: (notice) => notices.push(notice.message ?? ''),
-            })
-          ).rows,
-        notices,
-      })
-    } finally {
-      await tx.rollback()
-    }
-  })
 }
 
 /**
