@@ -77,8 +77,10 @@ describe.each([
       db.query(sql, params),
   ) => (await run(VERIFY, [anchor?.id ?? null, anchor?.hash ?? null]))[0] as Verification
 
-  const verifyIn = (session: RolledBackSession, anchor: { id: number; hash: string } | null = null) =>
-    verify(anchor, (sql, params) => session.run(sql, params))
+  const verifyIn = (
+    session: RolledBackSession,
+    anchor: { id: number; hash: string } | null = null,
+  ) => verify(anchor, (sql, params) => session.run(sql, params))
 
   // --- forged rows ---------------------------------------------------------------------------
 
@@ -92,7 +94,8 @@ describe.each([
     ])
     const rows = await rowsOf(name)
     expect(rows).toHaveLength(3)
-    for (const row of rows) expect(Math.abs(row.created_at.getTime() - Date.now())).toBeLessThan(60_000)
+    for (const row of rows)
+      expect(Math.abs(row.created_at.getTime() - Date.now())).toBeLessThan(60_000)
     expect(rows.map((row) => row.client_time?.toISOString() ?? null)).toEqual([null, null, recent])
   })
 
@@ -109,7 +112,14 @@ describe.each([
 
   it('takes only label-like accessors, from the batch and from every function (KW012)', async () => {
     const name = fresh('accessor')
-    const bad = ['<script>alert(1)</script>', 'two words', 'esc\u001b[31m', 'new\nline', '-dash', 'x'.repeat(201)]
+    const bad = [
+      '<script>alert(1)</script>',
+      'two words',
+      'esc\u001b[31m',
+      'new\nline',
+      '-dash',
+      'x'.repeat(201),
+    ]
     for (const accessed_by of bad) {
       expect((await sqlError(batch([event(name, { accessed_by })]))).code).toBe('KW012')
       expect(
@@ -117,7 +127,16 @@ describe.each([
       ).toBe('KW012')
     }
     // What the front doors write stays valid.
-    const good = ['cli', 'mcp:claude-desktop', 'chatgpt-plugin', 'edge:203.0.113.9', 'edge:2001:db8::1', 'sql:postgres', 'agent:read-many', 'x'.repeat(200)]
+    const good = [
+      'cli',
+      'mcp:claude-desktop',
+      'chatgpt-plugin',
+      'edge:203.0.113.9',
+      'edge:2001:db8::1',
+      'sql:postgres',
+      'agent:read-many',
+      'x'.repeat(200),
+    ]
     await batch(good.map((accessed_by) => event(name, { accessed_by })))
     expect((await rowsOf(name)).map((row) => row.accessed_by)).toEqual(good)
   })
@@ -146,7 +165,9 @@ describe.each([
     })
     expect(result.last_hash).toMatch(/^[0-9a-f]{64}$/)
     // The anchor a user keeps checks out.
-    expect((await verify({ id: result.last_id as number, hash: result.last_hash as string })).intact).toBe(true)
+    expect(
+      (await verify({ id: result.last_id as number, hash: result.last_hash as string })).intact,
+    ).toBe(true)
   })
 
   it('ignores chain values an inserter supplies', async () => {
@@ -166,10 +187,13 @@ describe.each([
     await batch([event(name), event(name), event(name)])
     const [, middle] = await rowsOf(name)
     await rolledBack(db, async (session) => {
-      await session.run('ALTER TABLE public.secret_access_log DISABLE TRIGGER secret_access_log_append_only')
-      await session.run("UPDATE public.secret_access_log SET accessed_by = 'someone-else' WHERE id = $1", [
-        middle?.id,
-      ])
+      await session.run(
+        'ALTER TABLE public.secret_access_log DISABLE TRIGGER secret_access_log_append_only',
+      )
+      await session.run(
+        "UPDATE public.secret_access_log SET accessed_by = 'someone-else' WHERE id = $1",
+        [middle?.id],
+      )
       expect(await verifyIn(session)).toMatchObject({
         intact: false,
         first_broken_id: middle?.id,
@@ -184,7 +208,9 @@ describe.each([
     await batch([event(name), event(name), event(name)])
     const [, middle, last] = await rowsOf(name)
     await rolledBack(db, async (session) => {
-      await session.run('ALTER TABLE public.secret_access_log DISABLE TRIGGER secret_access_log_append_only')
+      await session.run(
+        'ALTER TABLE public.secret_access_log DISABLE TRIGGER secret_access_log_append_only',
+      )
       await session.run('DELETE FROM public.secret_access_log WHERE id = $1', [middle?.id])
       expect(await verifyIn(session)).toMatchObject({
         intact: false,
@@ -217,9 +243,10 @@ describe.each([
     })
     // A rewritten history keeps the anchored row but not its hash.
     await rolledBack(db, async (session) => {
-      await session.run("UPDATE public.secret_access_log SET accessed_by = 'rewritten' WHERE id = $1", [
-        anchorRef.id,
-      ])
+      await session.run(
+        "UPDATE public.secret_access_log SET accessed_by = 'rewritten' WHERE id = $1",
+        [anchorRef.id],
+      )
       await session.run(
         `UPDATE public.secret_access_log l SET row_hash = keywarden.audit_row_hash(
            p.row_hash, l.chain_seq, l.id, l.secret_name, l.accessed_by, l.access_type, l.success,

@@ -17,7 +17,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { rolledBack } from '../testing/rolled-back.ts'
-import { createPgliteBackend, createPostgresBackend, type SqlBackend } from '../testing/sql-backends.ts'
+import {
+  createPgliteBackend,
+  createPostgresBackend,
+  type SqlBackend,
+} from '../testing/sql-backends.ts'
 
 /** A secret every call may name; created (and a rotation staged for it) before the attacks. */
 const FIXTURE = 'kw_hardening_fixture'
@@ -281,8 +285,7 @@ describe.each([
         const args = signature.args.join(', ')
         if (seen.has(args)) continue
         seen.add(args)
-        const result =
-          signature.returns === 'pg_catalog.void' ? 'RETURN;' : 'RETURN NULL;'
+        const result = signature.returns === 'pg_catalog.void' ? 'RETURN;' : 'RETURN NULL;'
         statements.push(
           `CREATE FUNCTION pg_temp.${ident(name)}(${args}) RETURNS ${signature.returns} LANGUAGE plpgsql AS $kw$ BEGIN PERFORM pg_temp.kw_mark(${literal(`function ${name}`)}); ${result} END $kw$`,
         )

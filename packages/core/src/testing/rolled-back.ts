@@ -24,7 +24,7 @@ export async function rolledBack(
   const notices: string[] = []
   if (db.kind === 'postgres') {
     const client = await db.database.connect()
-    client.on('notice', (notice) => notices.push(notice.message))
+    client.on('notice', (notice) => notices.push(notice.message ?? ''))
     try {
       await client.query('BEGIN')
       await body({
