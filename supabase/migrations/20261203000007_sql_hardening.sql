@@ -53,10 +53,8 @@ ALTER TABLE public.secret_access_log
   -- When the client says the event happened (log_secret_access_batch only), kept only within
   -- keywarden.client_time_bound(); `created_at` is always the server's clock.
   ADD COLUMN client_time timestamptz,
-  -- The row's place in the hash chain: 1, 2, 3, … in the order rows were chained. Not `id`:
-  -- identities are handed out before concurrent writers queue for the chain.
-  ADD COLUMN chain_seq bigint,
-  -- SHA-256 over the previous row's row_hash and this row's canonical content.
+  -- SHA-256 over the previous row's row_hash (the row with the next lower id) and this row's
+  -- canonical content.
   ADD COLUMN row_hash bytea;
 
 COMMENT ON COLUMN public.secret_access_log.client_time IS
@@ -68,67 +66,80 @@ COMMENT ON COLUMN public.secret_access_log.row_hash IS
 -- used by the chaining trigger and by verification. Timestamps enter as epoch seconds with
 -- microseconds, so the session's time zone changes nothing.
 CREATE FUNCTION keywarden.audit_row_hash(
-  previous_hash bytea, chain_seq bigint, id bigint, secret_name text, accessed_by text,
+  previous_hash bytea, id bigint, secret_name text, accessed_by text,
   access_type text, success boolean, error_message text, created_at timestamptz,
   event_count integer, secret_version integer, source text, client_time timestamptz
 ) RETURNS bytea
   LANGUAGE sql STABLE PARALLEL SAFE
   AS $$
     SELECT pg_catalog.sha256(previous_hash || pg_catalog.convert_to(pg_catalog.json_build_array(
-      'kw-audit-v1', chain_seq, id, secret_name, accessed_by, access_type, success, error_message,
+      'kw-audit-v1', id, secret_name, accessed_by, access_type, success, error_message,
       pg_catalog.date_part('epoch', created_at)::pg_catalog.numeric(20, 6), event_count,
       secret_version, source,
       pg_catalog.date_part('epoch', client_time)::pg_catalog.numeric(20, 6))::pg_catalog.text, 'UTF8'))
   $$;
-
--- The end of the chain: one row, updated by every insert in the same transaction. Its row lock
--- queues concurrent writers (until each commits), so every row extends the chain exactly once.
-CREATE TABLE keywarden.audit_chain_head (
-  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-  chain_seq bigint NOT NULL,
-  row_hash bytea NOT NULL
-);
-REVOKE ALL ON keywarden.audit_chain_head FROM PUBLIC;
 
 -- The chain starts from 32 zero bytes. Rows written before this migration are chained now, in
 -- id order (the append-only trigger lets the table's owner do this).
 DO $$
 DECLARE
   r record;
-  seq bigint := 0;
   previous bytea := pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex');
 BEGIN
   FOR r IN SELECT * FROM public.secret_access_log l ORDER BY l.id LOOP
-    seq := seq + 1;
-    previous := keywarden.audit_row_hash(previous, seq, r.id, r.secret_name, r.accessed_by,
+    previous := keywarden.audit_row_hash(previous, r.id, r.secret_name, r.accessed_by,
       r.access_type, r.success, r.error_message, r.created_at, r.event_count, r.secret_version,
       r.source, r.client_time);
-    UPDATE public.secret_access_log l SET chain_seq = seq, row_hash = previous WHERE l.id = r.id;
+    UPDATE public.secret_access_log l SET row_hash = previous WHERE l.id = r.id;
   END LOOP;
-  INSERT INTO keywarden.audit_chain_head (chain_seq, row_hash) VALUES (seq, previous);
 END
 $$;
 
-ALTER TABLE public.secret_access_log
-  ALTER COLUMN chain_seq SET NOT NULL,
-  ALTER COLUMN row_hash SET NOT NULL;
+ALTER TABLE public.secret_access_log ALTER COLUMN row_hash SET NOT NULL;
 
--- Chains each new row, whatever it was inserted with: chain_seq and row_hash are always the
--- trigger's. One statement per row: the head's UPDATE computes the hash from the head's old
--- value and takes the row lock that serialises writers.
-CREATE FUNCTION keywarden.chain_audit_row() RETURNS trigger
-  LANGUAGE plpgsql
-  AS $$
-  BEGIN
-    UPDATE keywarden.audit_chain_head h
-       SET chain_seq = h.chain_seq + 1,
-           row_hash = keywarden.audit_row_hash(h.row_hash, h.chain_seq + 1, NEW.id, NEW.secret_name,
-             NEW.accessed_by, NEW.access_type, NEW.success, NEW.error_message, NEW.created_at,
-             NEW.event_count, NEW.secret_version, NEW.source, NEW.client_time)
-     RETURNING h.chain_seq, h.row_hash INTO NEW.chain_seq, NEW.row_hash;
-    RETURN NEW;
-  END
-  $$;
+-- Chains each new row, whatever it was inserted with: id and row_hash are always the trigger's.
+-- * Writers queue for the chain on a transaction-scoped advisory lock, taken at their first
+--   audit row and held until commit (the try is a plain expression: cheap once held).
+-- * Under that lock the row takes a fresh id from the log's identity sequence, so ids follow
+--   the chain's order even with concurrent writers (the identity value PostgreSQL gave the
+--   row before the trigger ran was handed out before the queue), and the chain's end is the
+--   row with the highest id: one primary-key probe, which sees the rows this statement wrote
+--   before (a row-level trigger does) and, with READ COMMITTED's fresh snapshot per query,
+--   everything committed before the lock was granted. A REPEATABLE READ snapshot could predate
+--   that, so the chain is written under READ COMMITTED only.
+-- No row is updated per insert: a chain-head row updated thousands of times in one batch would
+-- make each update walk all its earlier versions.
+DO $$
+BEGIN
+  EXECUTE pg_catalog.format($f$
+    CREATE FUNCTION keywarden.chain_audit_row() RETURNS trigger
+      LANGUAGE plpgsql
+      AS $body$
+      DECLARE
+        previous_hash bytea;
+      BEGIN
+        IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+          RAISE EXCEPTION 'audit rows are hash-chained under READ COMMITTED only (this transaction is %%)',
+            pg_catalog.current_setting('transaction_isolation')
+            USING ERRCODE = 'feature_not_supported';
+        END IF;
+        IF NOT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtextextended('keywarden-audit-chain', 0)) THEN
+          PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('keywarden-audit-chain', 0));
+        END IF;
+        NEW.id := pg_catalog.nextval(%1$L::pg_catalog.regclass);
+        SELECT l.row_hash INTO previous_hash
+          FROM public.secret_access_log l ORDER BY l.id DESC LIMIT 1;
+        NEW.row_hash := keywarden.audit_row_hash(
+          coalesce(previous_hash, pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex')),
+          NEW.id, NEW.secret_name, NEW.accessed_by, NEW.access_type, NEW.success,
+          NEW.error_message, NEW.created_at, NEW.event_count, NEW.secret_version, NEW.source,
+          NEW.client_time);
+        RETURN NEW;
+      END
+      $body$
+  $f$, pg_catalog.pg_get_serial_sequence('public.secret_access_log', 'id'));
+END
+$$;
 
 CREATE TRIGGER secret_access_log_chain
   BEFORE INSERT ON public.secret_access_log
@@ -137,11 +148,10 @@ CREATE TRIGGER secret_access_log_chain
 -- Walks the chain from its start and reports whether it is intact: rows checked, the first
 -- row where it breaks (and why), and the last row's id and hash — what a user keeps as an
 -- anchor. Given an anchor (a row id and its hash as hex, from an earlier verification), the
--- anchored row must still be there with that hash: this catches a tail cut off together with
--- the chain head, which the chain alone cannot. Reasons:
---   hash_mismatch   the row's content or hash changed (an UPDATE), or a row before it is gone
---   sequence_gap    a row is missing before this one (a DELETE)
---   tail_missing    rows at the end are gone (the head counts more rows than the log holds)
+-- anchored row must still be there with that hash: this catches rows cut off the end, which
+-- the chain alone cannot (what is left still chains). Reasons:
+--   hash_mismatch   the row's content or hash changed (an UPDATE), or the row before it is
+--                   gone (a DELETE)
 --   anchor_mismatch the anchored row's hash differs (history rewritten)
 --   anchor_missing  the anchored row is gone
 -- Reads only; not audited (it touches no secret).
@@ -156,15 +166,13 @@ CREATE FUNCTION public.verify_secret_access_log(
   last_id bigint,
   last_hash text
 )
-  LANGUAGE plpgsql STABLE SECURITY DEFINER
+  LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
   AS $$
   DECLARE
     r record;
-    expected_seq bigint := 0;
     previous bytea := pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex');
     computed bytea;
     anchor_seen boolean := false;
-    head_seq bigint;
   BEGIN
     IF (verify_secret_access_log.anchor_id IS NULL) <> (verify_secret_access_log.anchor_hash IS NULL)
        OR verify_secret_access_log.anchor_hash !~ '^[0-9a-f]{64}$' THEN
@@ -173,15 +181,10 @@ CREATE FUNCTION public.verify_secret_access_log(
     END IF;
     intact := true;
     rows_checked := 0;
-    FOR r IN SELECT * FROM public.secret_access_log l ORDER BY l.chain_seq LOOP
-      expected_seq := expected_seq + 1;
-      computed := keywarden.audit_row_hash(previous, r.chain_seq, r.id, r.secret_name, r.accessed_by,
+    FOR r IN SELECT * FROM public.secret_access_log l ORDER BY l.id LOOP
+      computed := keywarden.audit_row_hash(previous, r.id, r.secret_name, r.accessed_by,
         r.access_type, r.success, r.error_message, r.created_at, r.event_count, r.secret_version,
         r.source, r.client_time);
-      IF r.chain_seq <> expected_seq THEN
-        intact := false; first_broken_id := r.id; reason := 'sequence_gap';
-        RETURN NEXT; RETURN;
-      END IF;
       IF computed IS DISTINCT FROM r.row_hash THEN
         intact := false; first_broken_id := r.id; reason := 'hash_mismatch';
         RETURN NEXT; RETURN;
@@ -198,10 +201,7 @@ CREATE FUNCTION public.verify_secret_access_log(
       last_id := r.id;
       last_hash := pg_catalog.encode(r.row_hash, 'hex');
     END LOOP;
-    SELECT h.chain_seq INTO head_seq FROM keywarden.audit_chain_head h;
-    IF head_seq IS DISTINCT FROM expected_seq THEN
-      intact := false; reason := 'tail_missing';
-    ELSIF verify_secret_access_log.anchor_id IS NOT NULL AND NOT anchor_seen THEN
+    IF verify_secret_access_log.anchor_id IS NOT NULL AND NOT anchor_seen THEN
       intact := false; reason := 'anchor_missing';
     END IF;
     RETURN NEXT;
@@ -237,7 +237,7 @@ CREATE FUNCTION keywarden.is_event_count(value jsonb) RETURNS boolean
 -- `event_count` is 1 to keywarden.max_event_count(); `accessed_by` a valid accessor.
 -- The whole batch is refused (KW012) if any event is malformed. Returns the rows written.
 CREATE OR REPLACE FUNCTION public.log_secret_access_batch(events jsonb) RETURNS integer
-  LANGUAGE plpgsql SECURITY DEFINER
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
   AS $$
   DECLARE
     written integer;
@@ -308,11 +308,13 @@ GRANT EXECUTE ON FUNCTION public.verify_secret_access_log(bigint, text) TO servi
 -- ---------------------------------------------------------------------------------------------
 
 -- Every function this role owns in Keywarden's schemas (public, keywarden, and the compatible
--- vault) that is SECURITY DEFINER, or has a search_path of its own (an explicit '' would
--- override the definer's safe one), or is not plain SQL. Left alone: functions of extensions
--- (the real supabase_vault on Supabase, owned by supabase_admin) and LANGUAGE sql helpers
--- without settings, which run inside their caller's pinned search_path and must stay inlinable
--- (is_valid_name in CHECK constraints, is_use over a million audit rows in secret_metrics).
+-- vault) that is SECURITY DEFINER or has a search_path of its own (an explicit '' would
+-- override the definer's safe one inside it). Left alone: functions of extensions (the real
+-- supabase_vault on Supabase, owned by supabase_admin), and helpers without a setting: they run
+-- inside the pinned search_path of the definer function that calls them (a trigger inside the
+-- statement that fires it), so a SET of their own would add nothing but a configuration switch
+-- per call — per row, for the audit chain's trigger — and would stop the planner inlining SQL
+-- helpers (is_valid_name in CHECK constraints, is_use over a million audit rows).
 -- Functions of later migrations declare `SET search_path = pg_catalog, pg_temp` themselves;
 -- packages/core/src/sql/hardening.test.ts checks every SECURITY DEFINER function in the catalog.
 DO $$
@@ -323,7 +325,6 @@ BEGIN
     SELECT p.oid::regprocedure AS signature
       FROM pg_catalog.pg_proc p
       JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-      JOIN pg_catalog.pg_language l ON l.oid = p.prolang
      WHERE n.nspname IN ('public', 'keywarden', 'vault')
        AND p.proowner = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)
        AND p.prokind IN ('f', 'p')
@@ -331,7 +332,6 @@ BEGIN
                         WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
                           AND d.objid = p.oid AND d.deptype = 'e')
        AND (p.prosecdef
-            OR l.lanname <> 'sql'
             OR EXISTS (SELECT 1 FROM pg_catalog.unnest(p.proconfig) AS c (setting)
                         WHERE c.setting LIKE 'search\_path=%'))
   LOOP

@@ -57,13 +57,8 @@ describe('keywarden audit verify on PostgreSQL', () => {
     const moved = JSON.parse(await readFile(anchor, 'utf8')) as { id: number; hash: string }
     expect(moved.id).toBeGreaterThan(recorded.id)
 
-    // The owner cuts the newest rows and rewinds the chain head: only the anchor can tell.
-    await asOwner(
-      `DELETE FROM public.secret_access_log WHERE id >= ${moved.id};
-       UPDATE keywarden.audit_chain_head h SET chain_seq = l.chain_seq, row_hash = l.row_hash
-         FROM (SELECT chain_seq, row_hash FROM public.secret_access_log
-                ORDER BY chain_seq DESC LIMIT 1) l`,
-    )
+    // The owner cuts the newest rows: what is left still chains, only the anchor can tell.
+    await asOwner(`DELETE FROM public.secret_access_log WHERE id >= ${moved.id}`)
     expect((await cli(['audit', 'verify'])).code).toBe(0)
     const cut = await cli(['audit', 'verify', '--anchor', anchor, '--json'])
     expect(cut.code).toBe(1)

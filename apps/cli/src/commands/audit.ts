@@ -162,9 +162,7 @@ async function verify(context: CommandContext, values: Record<string, unknown>):
 }
 
 const REASONS: Record<string, string> = {
-  hash_mismatch: 'its content or hash was changed, or a row before it is gone',
-  sequence_gap: 'a row before it was deleted',
-  tail_missing: 'rows at the end of the log were deleted',
+  hash_mismatch: 'its content or hash was changed, or the row before it was deleted',
   anchor_mismatch: 'the anchored row was rewritten',
   anchor_missing: 'the anchored row is gone: the log was cut back',
 }

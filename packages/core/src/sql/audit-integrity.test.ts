@@ -153,7 +153,7 @@ describe.each([
     const [count] = await db.query<{ n: number; last_id: number; last_hash: string }>(
       `SELECT (SELECT pg_catalog.count(*)::int FROM public.secret_access_log) AS n,
               l.id::int AS last_id, pg_catalog.encode(l.row_hash, 'hex') AS last_hash
-         FROM public.secret_access_log l ORDER BY l.chain_seq DESC LIMIT 1`,
+         FROM public.secret_access_log l ORDER BY l.id DESC LIMIT 1`,
     )
     expect(result).toEqual({
       intact: true,
@@ -174,8 +174,8 @@ describe.each([
     const name = fresh('supplied')
     await rolledBack(db, async (session) => {
       await session.run(
-        `INSERT INTO public.secret_access_log (secret_name, accessed_by, access_type, success, chain_seq, row_hash)
-         VALUES ($1, 'owner', 'read', true, 1, '\\x00')`,
+        `INSERT INTO public.secret_access_log (secret_name, accessed_by, access_type, success, id, row_hash)
+         OVERRIDING SYSTEM VALUE VALUES ($1, 'owner', 'read', true, 1, '\\x00')`,
         [name],
       )
       expect((await verifyIn(session)).intact).toBe(true)
@@ -215,12 +215,12 @@ describe.each([
       expect(await verifyIn(session)).toMatchObject({
         intact: false,
         first_broken_id: last?.id,
-        reason: 'sequence_gap',
+        reason: 'hash_mismatch',
       })
     })
   })
 
-  it('catches a cut-off tail, and against an anchor even when the chain head is rewritten', async () => {
+  it('catches a cut-off tail against an anchor, which the chain alone cannot', async () => {
     const name = fresh('tail')
     await batch([event(name)])
     const anchor = await verify()
@@ -229,12 +229,7 @@ describe.each([
     const anchorRef = { id: anchor.last_id as number, hash: anchor.last_hash as string }
     await rolledBack(db, async (session) => {
       await session.run('DELETE FROM public.secret_access_log WHERE id >= $1', [anchorRef.id])
-      expect(await verifyIn(session)).toMatchObject({ intact: false, reason: 'tail_missing' })
-      // Covering the tracks: the head rewound to the last row left. Only the anchor knows.
-      await session.run(
-        `UPDATE keywarden.audit_chain_head h SET chain_seq = l.chain_seq, row_hash = l.row_hash
-           FROM (SELECT chain_seq, row_hash FROM public.secret_access_log ORDER BY chain_seq DESC LIMIT 1) l`,
-      )
+      // What is left still chains: only the anchor knows rows are gone.
       expect((await verifyIn(session)).intact).toBe(true)
       expect(await verifyIn(session, anchorRef)).toMatchObject({
         intact: false,
@@ -249,14 +244,25 @@ describe.each([
       )
       await session.run(
         `UPDATE public.secret_access_log l SET row_hash = keywarden.audit_row_hash(
-           p.row_hash, l.chain_seq, l.id, l.secret_name, l.accessed_by, l.access_type, l.success,
+           p.row_hash, l.id, l.secret_name, l.accessed_by, l.access_type, l.success,
            l.error_message, l.created_at, l.event_count, l.secret_version, l.source, l.client_time)
-           FROM public.secret_access_log p WHERE l.id = $1 AND p.chain_seq = l.chain_seq - 1`,
+           FROM public.secret_access_log p
+          WHERE l.id = $1
+            AND p.id = (SELECT pg_catalog.max(o.id) FROM public.secret_access_log o WHERE o.id < l.id)`,
         [anchorRef.id],
       )
       const result = await verifyIn(session, anchorRef)
       expect(result.intact).toBe(false)
       expect(result.first_broken_id).toBeGreaterThanOrEqual(anchorRef.id)
+    })
+  })
+
+  it('refuses to chain under REPEATABLE READ, whose snapshot could miss the end of the chain', async () => {
+    await rolledBack(db, async (session) => {
+      await session.run('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ')
+      expect((await sqlError(session.run("SELECT public.get_secret('rr_probe')"))).code).toBe(
+        '0A000',
+      )
     })
   })
 
@@ -289,12 +295,14 @@ describe.each([
     } finally {
       await Promise.all(clients.map((client) => client?.end()))
     }
-    const [counted] = await db.query<{ n: number; distinct_seq: number; max_seq: number }>(
-      `SELECT pg_catalog.count(*)::int AS n, pg_catalog.count(DISTINCT chain_seq)::int AS distinct_seq,
-              pg_catalog.max(chain_seq)::int AS max_seq FROM public.secret_access_log`,
+    const [counted] = await db.query<{ n: number; mine: number }>(
+      `SELECT pg_catalog.count(*)::int AS n,
+              pg_catalog.count(*) FILTER (WHERE secret_name = $1)::int AS mine
+         FROM public.secret_access_log`,
+      [name],
     )
-    expect(counted?.distinct_seq).toBe(counted?.n)
-    expect(counted?.max_seq).toBe(counted?.n)
+    // 8 writers × (13 reads + 12 batches of 2), plus the store.
+    expect(counted?.mine).toBe(8 * (13 + 24) + 1)
     expect(await verify()).toMatchObject({ intact: true, rows_checked: counted?.n })
   })
 })
