@@ -50,8 +50,8 @@ CREATE OR REPLACE FUNCTION keywarden.accessor(accessed_by text) RETURNS text
 -- ---------------------------------------------------------------------------------------------
 
 ALTER TABLE public.secret_access_log
-  -- When the client says the event happened (log_secret_access_batch only), kept only within
-  -- keywarden.client_time_bound(); `created_at` is always the server's clock.
+  -- When the client says the event happened (log_secret_access_batch only), kept only within a
+  -- day before and 5 minutes after `created_at`, which is always the server's clock.
   ADD COLUMN client_time timestamptz,
   -- SHA-256 over the previous row's row_hash (the row with the next lower id) and this row's
   -- canonical content.
@@ -63,8 +63,9 @@ COMMENT ON COLUMN public.secret_access_log.row_hash IS
   'sha256(previous row''s row_hash || canonical content); see public.verify_secret_access_log().';
 
 -- The hash of one row given its predecessor's: the single definition of the canonical content,
--- used by the chaining trigger and by verification. Timestamps enter as epoch seconds with
--- microseconds, so the session's time zone changes nothing.
+-- used by the chaining trigger and by verification. Timestamps enter as exact epoch seconds with
+-- microseconds (EXTRACT's numeric, not date_part's double precision), so neither the session's
+-- time zone nor rounding changes anything.
 CREATE FUNCTION keywarden.audit_row_hash(
   previous_hash bytea, id bigint, secret_name text, accessed_by text,
   access_type text, success boolean, error_message text, created_at timestamptz,
@@ -74,9 +75,8 @@ CREATE FUNCTION keywarden.audit_row_hash(
   AS $$
     SELECT pg_catalog.sha256(previous_hash || pg_catalog.convert_to(pg_catalog.json_build_array(
       'kw-audit-v1', id, secret_name, accessed_by, access_type, success, error_message,
-      pg_catalog.date_part('epoch', created_at)::pg_catalog.numeric(20, 6), event_count,
-      secret_version, source,
-      pg_catalog.date_part('epoch', client_time)::pg_catalog.numeric(20, 6))::pg_catalog.text, 'UTF8'))
+      EXTRACT(epoch FROM created_at), event_count, secret_version, source,
+      EXTRACT(epoch FROM client_time))::pg_catalog.text, 'UTF8'))
   $$;
 
 -- The chain starts from 32 zero bytes. Rows written before this migration are chained now, in
