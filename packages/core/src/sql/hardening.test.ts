@@ -127,7 +127,8 @@ DECLARE f record;
 BEGIN
   FOR f IN SELECT p.oid::pg_catalog.regprocedure AS sig, p.procost FROM pg_catalog.pg_proc p
             WHERE p.pronamespace::pg_catalog.regnamespace::pg_catalog.text IN (${SCHEMAS.map(literal).join(', ')})
-              AND p.prokind = 'f' LOOP
+              AND p.prokind = 'f'
+              AND p.proowner = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) LOOP
     EXECUTE pg_catalog.format('ALTER FUNCTION %s COST %s', f.sig, f.procost);
   END LOOP;
 END $$`
@@ -159,9 +160,14 @@ describe.each([
     const owner = { role: 'owner' }
     await db.query(`SELECT public.store_secret($1, $2)`, [FIXTURE, 'fixture-initial'], owner)
     await db.query(`SELECT public.stage_rotation($1, $2)`, [FIXTURE, 'fixture-staged'], owner)
-    // Supabase grants TEMP to PUBLIC by default; stated here so the attack never depends on it.
+    // Supabase grants TEMP to PUBLIC by default; made sure of here so the attack never depends
+    // on how the test database was created.
     await db.query(
-      `DO $$ BEGIN EXECUTE pg_catalog.format('GRANT TEMP ON DATABASE %I TO service_role', pg_catalog.current_database()); END $$`,
+      `DO $$ BEGIN
+         IF NOT pg_catalog.has_database_privilege('service_role', pg_catalog.current_database(), 'TEMP') THEN
+           EXECUTE pg_catalog.format('GRANT TEMP ON DATABASE %I TO service_role', pg_catalog.current_database());
+         END IF;
+       END $$`,
       [],
       owner,
     )
@@ -310,6 +316,21 @@ describe.each([
       return 'missing' in call ? [`${fn.signature}: no value for ${call.missing.join(', ')}`] : []
     })
     expect(uncallable).toEqual([])
+  })
+
+  it('pins search_path = pg_catalog, pg_temp on every SECURITY DEFINER function', async () => {
+    const unpinned = await db.query<{ signature: string; config: string[] | null }>(
+      `SELECT p.oid::regprocedure::text AS signature, p.proconfig AS config
+         FROM pg_catalog.pg_proc p
+        WHERE p.prosecdef AND p.pronamespace::regnamespace::text = ANY ($1)
+          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                           WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid
+                             AND d.deptype = 'e')
+          AND NOT ('search_path=pg_catalog, pg_temp' = ANY (coalesce(p.proconfig, '{}')))`,
+      [SCHEMAS],
+      { role: 'owner' },
+    )
+    expect(unpinned).toEqual([])
   })
 
   it('runs none of the planted code, as anyone', async () => {

@@ -22,7 +22,7 @@ export async function rolledBack(
   body: (session: RolledBackSession) => Promise<void>,
 ): Promise<void> {
   const notices: string[] = []
-  if (db.kind === 'postgres') {
+  if (db.kind !== 'pglite') {
     const client = await db.database.connect()
     client.on('notice', (notice) => notices.push(notice.message ?? ''))
     try {
