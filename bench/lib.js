@@ -45,8 +45,14 @@ export function formatNs(ns) {
   return `${(ns / 1_000_000).toFixed(2)} ms`
 }
 
-/** A fresh migrated database for one benchmark; call `drop()` at the end. */
-export async function benchDatabase() {
+/** The SQL hardening migration (search_path, audit hash chain), left out of a baseline. */
+export const HARDENING_MIGRATION = '20261203000007'
+
+/**
+ * A fresh migrated database for one benchmark; call `drop()` at the end.
+ * @param options.without versions of migrations to leave out (a baseline without them).
+ */
+export async function benchDatabase({ without = [] } = {}) {
   const name = `kw_bench_${randomBytes(5).toString('hex')}`
   const rootKey = randomBytes(32).toString('hex')
   const admin = new pg.Client({ connectionString: ADMIN_URL })
@@ -60,7 +66,8 @@ export async function benchDatabase() {
     options: `-c keywarden.root_key=${rootKey}`,
   })
   await migrator.connect()
-  await runMigrations(pgConnection(migrator), await loadMigrations())
+  const migrations = (await loadMigrations()).filter((m) => !without.includes(m.version))
+  await runMigrations(pgConnection(migrator), migrations)
   await migrator.end()
   return {
     url: url.toString(),

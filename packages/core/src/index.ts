@@ -112,8 +112,11 @@ export {
 export {
   type AlertFilter,
   type AlertKind,
+  type AuditAnchor,
+  type AuditChainBreak,
   type AuditFilter,
   type AuditRecord,
+  type AuditVerification,
   type ExpiringSecret,
   type NotificationClaim,
   type RiskLevel,

@@ -1,7 +1,18 @@
-/** `keywarden audit`: the audit log, newest first, as a table, JSON or CSV. */
-import { type AuditFilter, type AuditRecord, validateSecretName } from '@keywarden/core'
-import type { CommandModule } from '../context.ts'
+/**
+ * `keywarden audit`: the audit log, newest first, as a table, JSON or CSV; and
+ * `keywarden audit verify [--anchor FILE]`, the walk of its hash chain.
+ */
+import { readFile } from 'node:fs/promises'
+import {
+  type AuditAnchor,
+  type AuditFilter,
+  type AuditRecord,
+  type AuditVerification,
+  validateSecretName,
+} from '@keywarden/core'
+import type { CommandContext, CommandModule } from '../context.ts'
 import { UsageError } from '../errors.ts'
+import { replaceAtomically } from '../files.ts'
 import { auditCsv, relativeTime, tableCell } from '../format.ts'
 import { parseDuration } from '../time.ts'
 
@@ -11,9 +22,11 @@ export const options: CommandModule['options'] = {
   since: { type: 'string' },
   limit: { type: 'string' },
   format: { type: 'string' },
+  anchor: { type: 'string' },
 }
 
 export const help = `Usage: keywarden audit [--secret NAME] [--failed] [--since 30d] [--limit N] [--format table|json|csv]
+       keywarden audit verify [--anchor FILE] [--json]
 
 Shows who accessed which secret, how, and whether it worked, newest first. Reads served from a
 process's cache are counted per minute (the count column). Values are never logged.
@@ -26,7 +39,14 @@ Options:
   --format FMT    table (default), json or csv (RFC 4180, with a header row)
   --json          the same as --format json
 
+verify walks the log's hash chain (each row hashes the one before it) and reports the first
+row where it breaks: a row changed or deleted behind the append-only trigger. Exit code 1 when
+broken. With --anchor FILE it also checks the row recorded in FILE at the last verification
+(catching a cut-off tail) and, when intact, records the newest row there (mode 0600). Keep the
+file where the database's owner cannot write.
+
 Examples:
+  keywarden audit verify --anchor ~/keywarden-audit.anchor
   keywarden audit --secret github_token --since 7d
   keywarden audit --failed --since 24h
   keywarden audit --since 30d --limit 100000 --format csv > audit-log.csv`
@@ -35,9 +55,13 @@ const FORMATS = ['table', 'json', 'csv'] as const
 type Format = (typeof FORMATS)[number]
 
 export const run: CommandModule['run'] = async (context, { positionals, values }) => {
+  if (positionals[0] === 'verify' && positionals.length === 1) return verify(context, values)
   if (positionals.length > 0) {
-    throw new UsageError('audit takes no arguments (use --secret NAME); see keywarden audit --help')
+    throw new UsageError(
+      'audit takes no arguments but verify (use --secret NAME); see keywarden audit --help',
+    )
   }
+  if (values.anchor !== undefined) throw new UsageError('--anchor goes with keywarden audit verify')
   const format = formatFrom(values.format, context.out.json)
   const filter = filterFrom(values)
   const client = await context.client()
@@ -111,4 +135,73 @@ function filterFrom(values: Record<string, unknown>): AuditFilter {
     filter.limit = limit
   }
   return filter
+}
+
+/** Verifies the chain, against the anchor file if one is given, and moves the anchor on. */
+async function verify(context: CommandContext, values: Record<string, unknown>): Promise<number> {
+  for (const name of ['secret', 'failed', 'since', 'limit', 'format']) {
+    if (values[name] !== undefined) throw new UsageError(`--${name} does not go with audit verify`)
+  }
+  const file = typeof values.anchor === 'string' ? values.anchor : undefined
+  const anchor = file === undefined ? undefined : await readAnchor(file)
+  const client = await context.client()
+  const result = await client.verifyAuditLog(anchor ? { anchor } : {})
+  const recorded = file !== undefined && result.intact && result.lastId !== null
+  if (recorded && result.lastHash !== null) {
+    const next: AuditAnchor = { id: result.lastId as number, hash: result.lastHash }
+    await replaceAtomically(file, Buffer.from(`${JSON.stringify(next)}\n`), 0o600)
+  }
+  const { out } = context
+  if (out.json) {
+    out.printJson({ ...result, anchorChecked: anchor !== undefined, anchorRecorded: recorded })
+  } else {
+    out.line(describe(result, anchor))
+    if (recorded) out.note(`anchor recorded in ${file}: row ${result.lastId}`)
+  }
+  return result.intact ? 0 : 1
+}
+
+const REASONS: Record<string, string> = {
+  hash_mismatch: 'its content or hash was changed, or the row before it was deleted',
+  anchor_mismatch: 'the anchored row was rewritten',
+  anchor_missing: 'the anchored row is gone: the log was cut back',
+}
+
+function describe(result: AuditVerification, anchor: AuditAnchor | undefined): string {
+  if (result.intact) {
+    const last = result.lastId === null ? '' : `, newest row ${result.lastId}`
+    const anchored = anchor ? `, anchor row ${anchor.id} matches` : ''
+    return `audit log intact: ${result.rowsChecked} rows checked${last}${anchored}`
+  }
+  const where = result.firstBrokenId === null ? 'at its end' : `at row ${result.firstBrokenId}`
+  const why = REASONS[result.reason ?? ''] ?? result.reason ?? 'unknown'
+  return `audit log BROKEN ${where}: ${why} (${result.rowsChecked} rows checked before it)`
+}
+
+/** The anchor file's `{ id, hash }`; a missing file is a first run. */
+async function readAnchor(file: string): Promise<AuditAnchor | undefined> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new UsageError(`cannot read the anchor file ${file}`)
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    parsed = undefined
+  }
+  const { id, hash } = (parsed ?? {}) as { id?: unknown; hash?: unknown }
+  if (
+    typeof id !== 'number' ||
+    !Number.isSafeInteger(id) ||
+    id < 1 ||
+    typeof hash !== 'string' ||
+    !/^[0-9a-f]{64}$/.test(hash)
+  ) {
+    throw new UsageError(`the anchor file ${file} is not {"id": <row>, "hash": "<64 hex>"}`)
+  }
+  return { id, hash }
 }

@@ -263,7 +263,8 @@ describe('monitoring tools', () => {
   /**
    * A realistic history for `watched_key`: a service that has used it for days, one that
    * stopped 40 days ago, and an intruder that reads it for the first time after 6 failed tries.
-   * Written with explicit created_at through log_secret_access_batch, as the SQL tests do.
+   * Inserted with explicit created_at by the table's owner, as the SQL tests do
+   * (log_secret_access_batch takes the server's clock).
    */
   beforeAll(async () => {
     await vault.storeSecret('watched_key', WATCHED_VALUE, { type: 'api_key' })
@@ -288,9 +289,16 @@ describe('monitoring tools', () => {
     ]
     const connection = await database.connect()
     try {
-      await connection.query('SELECT public.log_secret_access_batch($1::jsonb)', [
-        JSON.stringify(events),
-      ])
+      await connection.query(
+        `INSERT INTO public.secret_access_log
+           (secret_name, accessed_by, access_type, success, error_message, created_at, event_count)
+         SELECT e.secret_name, e.accessed_by, e.access_type, e.success, e.error_message,
+                e.created_at, e.event_count
+           FROM jsonb_to_recordset($1::jsonb) AS e (secret_name text, accessed_by text,
+                access_type text, success boolean, error_message text, created_at timestamptz,
+                event_count integer)`,
+        [JSON.stringify(events)],
+      )
     } finally {
       await connection.end()
     }

@@ -6,6 +6,7 @@ import {
   type AuditEvent,
   type AuditEventInput,
   type AuditTimers,
+  MAX_EVENT_COUNT,
 } from './index.ts'
 
 // Runs every pending microtask (a whole chain of awaits) without letting any time pass.
@@ -176,6 +177,16 @@ describe('AuditBuffer recording and flushing', () => {
     ])
   })
 
+  it('starts another row once a count reaches what the SQL function takes', async () => {
+    const { db, buffer } = setup()
+    buffer.record(hit({ event_count: MAX_EVENT_COUNT - 1 }))
+    buffer.record(hit())
+    buffer.record(hit())
+    buffer.record(hit({ event_count: 5 }))
+    await buffer.flush()
+    expect(db.rows().map((row) => row.event_count)).toEqual([MAX_EVENT_COUNT, 6])
+  })
+
   it('starts a new cache-hit row in a new minute', async () => {
     const { db, buffer } = setup()
     buffer.record(hit({ created_at: '2026-11-28T12:00:59.999Z' }))
@@ -238,6 +249,9 @@ describe('AuditBuffer recording and flushing', () => {
       { ...denied(), source: 'x'.repeat(33) },
       { ...denied(), event_count: 1.5 },
       { ...denied(), event_count: 0 },
+      { ...denied(), event_count: MAX_EVENT_COUNT + 1 },
+      { ...denied(), accessed_by: 'two words' },
+      { ...denied(), accessed_by: '<script>' },
       { ...denied(), secret_version: -1 },
       { ...denied(), created_at: 'yesterday' },
     ]

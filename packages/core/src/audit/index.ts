@@ -26,7 +26,10 @@ import {
 export interface AuditEvent {
   /** A valid secret name, or `*` for an operation on no single secret. */
   secret_name: string
-  /** Who asked: 1 to 200 characters, e.g. `mcp:claude-desktop` or `cli:alice`. */
+  /**
+   * Who asked, e.g. `mcp:claude-desktop` or `cli:alice`: {@link ACCESSOR_PATTERN}, the label the
+   * SQL function takes (1 to 200 of A-Z a-z 0-9 _ . : @ / + = -, starting with a letter or digit).
+   */
   accessed_by: string
   /** `^[a-z][a-z_]{0,31}$`, e.g. `cache_hit`, `env_fallback`, `denied`, `error`. */
   access_type: string
@@ -35,7 +38,10 @@ export interface AuditEvent {
   error_message?: string
   /** ISO 8601 timestamp. */
   created_at: string
-  /** How many accesses this row stands for (aggregated cache hits). Default 1 in SQL. */
+  /**
+   * How many accesses this row stands for (aggregated cache hits): 1 to
+   * {@link MAX_EVENT_COUNT}. Default 1 in SQL.
+   */
   event_count?: number
   /** Which version of the secret was served, if known. */
   secret_version?: number | null
@@ -123,6 +129,15 @@ export const AUDIT_BUFFER_DEFAULTS = Object.freeze({
 const MAX_BATCH = 10_000
 const MAX_INT32 = 2_147_483_647
 
+/**
+ * The most accesses one aggregated row stands for: `keywarden.max_event_count()`, which refuses
+ * more. A hotter (secret, accessor, minute) starts another row.
+ */
+export const MAX_EVENT_COUNT = 1_000_000
+
+/** An accessor as `public.log_secret_access_batch` takes it (`keywarden.is_valid_accessor`). */
+export const ACCESSOR_PATTERN: RegExp = /^[A-Za-z0-9][A-Za-z0-9_.:@/+=-]{0,199}$/
+
 // Errors that mean "this batch will never be accepted": retrying them would block the buffer
 // forever behind one bad event, so the batch is dropped (and counted) instead.
 const MALFORMED: ReadonlySet<KeywardenErrorCode> = new Set([
@@ -163,16 +178,16 @@ function normalize(input: AuditEventInput, now: () => number): AuditEvent | unde
   const { event_count, secret_version, source } = input
   if (typeof secret_name !== 'string') return undefined
   if (secret_name !== '*' && !SECRET_NAME_PATTERN.test(secret_name)) return undefined
-  if (typeof accessed_by !== 'string' || accessed_by === '' || codePoints(accessed_by) > 200) {
-    return undefined
-  }
+  if (typeof accessed_by !== 'string' || !ACCESSOR_PATTERN.test(accessed_by)) return undefined
   if (typeof access_type !== 'string' || !ACCESS_TYPE.test(access_type)) return undefined
   if (typeof success !== 'boolean') return undefined
   if (error_message !== undefined && typeof error_message !== 'string') return undefined
   if (source !== undefined && (typeof source !== 'string' || codePoints(source) > 32)) {
     return undefined
   }
-  if (event_count !== undefined && !isInt32(event_count, 1)) return undefined
+  if (event_count !== undefined && !(isInt32(event_count, 1) && event_count <= MAX_EVENT_COUNT)) {
+    return undefined
+  }
   if (secret_version !== undefined && secret_version !== null && !isInt32(secret_version, 0)) {
     return undefined
   }
@@ -333,14 +348,18 @@ export class AuditBuffer {
       hot.minute === Math.floor(this.#now() / 60_000) &&
       sameAggregate(hot.slot.event, input) &&
       isInt32(count, 1) &&
-      (hot.slot.event.event_count ?? 1) + count <= MAX_INT32
+      (hot.slot.event.event_count ?? 1) + count <= MAX_EVENT_COUNT
     ) {
       hot.slot.event.event_count = (hot.slot.event.event_count ?? 1) + count
       return
     }
     const key = this.#aggregate.has(input.access_type) ? aggregateKey(input, this.#now) : undefined
     const existing = key === undefined ? undefined : this.#aggregates.get(key)
-    if (existing && isInt32(count, 1) && (existing.event.event_count ?? 1) + count <= MAX_INT32) {
+    if (
+      existing &&
+      isInt32(count, 1) &&
+      (existing.event.event_count ?? 1) + count <= MAX_EVENT_COUNT
+    ) {
       existing.event.event_count = (existing.event.event_count ?? 1) + count
       this.#remember(existing, input)
       return

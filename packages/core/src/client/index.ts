@@ -30,8 +30,10 @@ import {
 } from '../errors/index.ts'
 import type {
   AlertFilter,
+  AuditAnchor,
   AuditFilter,
   AuditRecord,
+  AuditVerification,
   ExpiringSecret,
   NotificationClaim,
   RotationResult,
@@ -142,6 +144,12 @@ export interface VaultClient {
   claimNotifications(claims: readonly NotificationClaim[]): Promise<NotificationClaim[]>
   releaseNotifications(claims: readonly NotificationClaim[]): Promise<number>
   queryAudit(filter?: AuditFilter): Promise<AuditRecord[]>
+  /**
+   * Walks the audit log's hash chain and reports the first row where it breaks. With `anchor`
+   * (the last row of an earlier verification, kept outside the database) a cut-off tail is
+   * caught too.
+   */
+  verifyAuditLog(options?: { anchor?: AuditAnchor }): Promise<AuditVerification>
   /** Drops one name, or everything, from the cache. */
   clearSecretCache(name?: string): void
   /**
@@ -531,6 +539,19 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
     async queryAudit(filter = {}) {
       if (filter.secretName !== undefined) validateSecretName(filter.secretName)
       return (await store()).queryAudit(filter)
+    },
+
+    async verifyAuditLog({ anchor } = {}) {
+      if (
+        anchor !== undefined &&
+        !(Number.isSafeInteger(anchor.id) && anchor.id > 0 && /^[0-9a-f]{64}$/.test(anchor.hash))
+      ) {
+        throw new KeywardenError(
+          'INVALID_ARGUMENT',
+          'an audit anchor is a row id and its hash (64 lower-case hex characters)',
+        )
+      }
+      return (await store()).verifyAuditLog(anchor)
     },
 
     recordAccess({ secretName, accessType, success, errorMessage }) {

@@ -34,13 +34,11 @@ describe('buildIncidentReport', () => {
     const value = 'ghp_leaked_incident_value'
     await vault.storeSecret('leaked_token', value, { type: 'github_token' })
     const now = new Date(Date.now() + DAY)
-    const store = createPostgresStore({
-      connectionString: db.url,
-      rootKey: db.rootKey,
-      listen: false,
-    })
+    // A backdated history needs the table's owner: log_secret_access_batch takes the server's
+    // clock.
+    const owner = await db.connect()
     try {
-      await store.logAccessBatch([
+      const history = [
         // 31 days back: in the trail, not among the accessors.
         {
           secret_name: 'leaked_token',
@@ -72,9 +70,18 @@ describe('buildIncidentReport', () => {
           success: true,
           created_at: new Date(now.getTime() - DAY).toISOString(),
         },
-      ])
+      ]
+      await owner.query(
+        `INSERT INTO public.secret_access_log
+           (secret_name, accessed_by, access_type, success, created_at, event_count)
+         SELECT e.secret_name, e.accessed_by, e.access_type, e.success, e.created_at,
+                coalesce(e.event_count, 1)
+           FROM jsonb_to_recordset($1::jsonb) AS e (secret_name text, accessed_by text,
+                access_type text, success boolean, created_at timestamptz, event_count integer)`,
+        [JSON.stringify(history)],
+      )
     } finally {
-      await store.close()
+      await owner.end()
     }
 
     const report = await buildIncidentReport(vault, 'leaked_token', { now })

@@ -297,6 +297,7 @@ INSERT INTO awkward VALUES (1, E'it\\'s; here'), (2, 'it''s; there');
         'stage_rotation',
         'store_secret',
         'vault_status',
+        'verify_secret_access_log',
       ])
     } finally {
       await client.query('ROLLBACK')

@@ -167,7 +167,7 @@ describe.each(await sqlBackends())('agent access on $kind', ({ create }) => {
     ])
   })
 
-  it('keeps one store_secret, security definer with an empty search_path', async () => {
+  it('keeps one store_secret, security definer with search_path pg_catalog, pg_temp', async () => {
     const rows = await db.query<{ current: boolean; definer: boolean; config: string[] }>(
       `SELECT p.oid IN ($1::regprocedure, 'public.list_secret_names(text)'::regprocedure) AS current,
               p.prosecdef AS definer, p.proconfig AS config
@@ -177,7 +177,7 @@ describe.each(await sqlBackends())('agent access on $kind', ({ create }) => {
       [SIGNATURE],
       { role: 'owner' },
     )
-    const expected = { current: true, definer: true, config: ['search_path=""'] }
+    const expected = { current: true, definer: true, config: ['search_path=pg_catalog, pg_temp'] }
     expect(rows).toEqual([expected, expected])
   })
 

@@ -1,8 +1,9 @@
 /**
  * Migration 5's contract: rotation policy, staged rotation, grace period end, reminder windows
  * and their claims, secret_metrics and secret_alerts — on the real PostgreSQL server and on
- * PGlite. Time is injected through `p_now` (and audit histories through
- * log_secret_access_batch's `created_at`); nothing sleeps.
+ * PGlite. Time is injected through `p_now` (and audit histories are inserted by the table's
+ * owner with their `created_at`: log_secret_access_batch takes the server's clock); nothing
+ * sleeps.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { until } from '../testing/expect.ts'
@@ -17,7 +18,7 @@ function fresh(base: string): string {
   return `${base}_${sequence}`
 }
 
-/** One audit event for log_secret_access_batch. */
+/** One audit row of a history, inserted as the owner. */
 interface Event {
   secret_name: string
   accessed_by: string
@@ -101,12 +102,21 @@ describe.each(await sqlBackends())('rotation and monitoring on $kind', ({ create
       )
     )[0]?.at as string
 
+  // Backdated rows need the owner: no API role may choose an audit row's time.
   const seed = (events: Event[]) =>
-    db.query('SELECT public.log_secret_access_batch($1::jsonb)', [
-      JSON.stringify(
-        events.map((event) => ({ access_type: 'read', success: true, event_count: 1, ...event })),
-      ),
-    ])
+    db.query(
+      `INSERT INTO public.secret_access_log
+         (secret_name, accessed_by, access_type, success, created_at, event_count)
+       SELECT e.secret_name, e.accessed_by, e.access_type, e.success, e.created_at, e.event_count
+         FROM pg_catalog.jsonb_to_recordset($1::jsonb) AS e (secret_name text, accessed_by text,
+              access_type text, success boolean, created_at timestamptz, event_count integer)`,
+      [
+        JSON.stringify(
+          events.map((event) => ({ access_type: 'read', success: true, event_count: 1, ...event })),
+        ),
+      ],
+      { role: 'owner' },
+    )
 
   /** `p_now` as `base + offset`, computed in SQL: JavaScript dates would drop the microseconds. */
   const expiring = async (name: string, days: number, base: string, offset = '0') =>

@@ -417,14 +417,21 @@ describe.each(await storeCases())('the $label store', ({ kind, server }) => {
 
   it('reports metrics and alerts at an injected instant, with Dates and evidence', async () => {
     const name = fresh('watched')
-    await store().storeSecret(name, 'watched-value', { type: 'api_key' }, 'test')
-    const now = new Date(Date.now() + 100 * DAY_MS)
-    const failures = Array.from({ length: 6 }, (_, index) => ({
+    // Due for rotation within a second, so the alert below is overdue a minute later.
+    await store().storeSecret(
+      name,
+      'watched-value',
+      { type: 'api_key', rotationIntervalDays: 0.00001 },
+      'test',
+    )
+    // Audit rows carry the database's clock: the instant evaluated is a minute after them.
+    const now = new Date(Date.now() + 60_000)
+    const failures = Array.from({ length: 6 }, () => ({
       secret_name: name,
       accessed_by: `${name}-prober`,
       access_type: 'read',
       success: false,
-      created_at: new Date(now.getTime() - (index + 1) * 60_000).toISOString(),
+      created_at: new Date().toISOString(),
     }))
     await store().logAccessBatch([
       ...failures,
@@ -433,7 +440,7 @@ describe.each(await storeCases())('the $label store', ({ kind, server }) => {
         accessed_by: 'svc',
         access_type: 'cache_hit',
         success: true,
-        created_at: new Date(now.getTime() - 60_000).toISOString(),
+        created_at: new Date().toISOString(),
         // 6 + 4 uses: within one hour, not above 10 — so no access_spike on top.
         event_count: 4,
       },
@@ -448,7 +455,9 @@ describe.each(await storeCases())('the $label store', ({ kind, server }) => {
       accessors7d: ['svc', `${name}-prober`],
       rotationStagedAt: null,
     })
-    expect(metric?.lastAccessedAt).toEqual(new Date(now.getTime() - 60_000))
+    expect(
+      Math.abs((metric?.lastAccessedAt?.getTime() ?? 0) - (now.getTime() - 60_000)),
+    ).toBeLessThan(30_000)
     expect(metric?.rotationDueAt).toBeInstanceOf(Date)
 
     const alerts = (await store().secretAlerts({ since: new Date(now.getTime() - DAY_MS), now }))
@@ -476,25 +485,34 @@ describe.each(await storeCases())('the $label store', ({ kind, server }) => {
   it('writes client audit events and queries them back, newest first, with filters', async () => {
     const name = fresh('audited')
     const other = fresh('audited_other')
-    const base = Date.now() - 60_000
-    const at = (seconds: number) => new Date(base + seconds * 1_000).toISOString()
-    const events: AuditEvent[] = [
+    // The client's times are kept apart; created_at is the database's clock at the write.
+    const clientTime = new Date(Date.now() - 60_000).toISOString()
+    const first: AuditEvent[] = [
       {
         secret_name: name,
         accessed_by: 'agent:one',
         access_type: 'cache_hit',
         success: true,
-        created_at: at(1),
+        created_at: clientTime,
         event_count: 5,
         secret_version: 1,
         source: 'cache',
+      },
+    ]
+    const second: AuditEvent[] = [
+      {
+        secret_name: other,
+        accessed_by: 'agent:four',
+        access_type: 'denied',
+        success: false,
+        created_at: clientTime,
       },
       {
         secret_name: name,
         accessed_by: 'agent:two',
         access_type: 'env_fallback',
         success: true,
-        created_at: at(2),
+        created_at: clientTime,
         source: 'env',
       },
       {
@@ -503,17 +521,17 @@ describe.each(await storeCases())('the $label store', ({ kind, server }) => {
         access_type: 'error',
         success: false,
         error_message: 'VAULT_UNAVAILABLE: the vault is unavailable',
-        created_at: at(3),
-      },
-      {
-        secret_name: other,
-        accessed_by: 'agent:four',
-        access_type: 'denied',
-        success: false,
-        created_at: at(2.5),
+        created_at: clientTime,
       },
     ]
-    expect(await store().logAccessBatch(events)).toBe(4)
+    const before = Date.now()
+    expect(await store().logAccessBatch(first)).toBe(1)
+    const [written] = await store().queryAudit({ secretName: name })
+    expect(written?.createdAt.getTime()).toBeGreaterThanOrEqual(before - 5_000)
+    // Milliseconds cut off the microseconds: one more is after the first batch, before the next.
+    const between = new Date((written?.createdAt.getTime() ?? 0) + 1)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    expect(await store().logAccessBatch(second)).toBe(3)
 
     const all = await store().queryAudit({ secretName: name })
     expect(all.map((record) => record.accessType)).toEqual(['error', 'env_fallback', 'cache_hit'])
@@ -524,7 +542,7 @@ describe.each(await storeCases())('the $label store', ({ kind, server }) => {
       accessType: 'cache_hit',
       success: true,
       errorMessage: null,
-      createdAt: new Date(at(1)),
+      createdAt: written?.createdAt,
       eventCount: 5,
       secretVersion: 1,
       source: 'cache',
@@ -538,17 +556,35 @@ describe.each(await storeCases())('the $label store', ({ kind, server }) => {
 
     const failed = await store().queryAudit({ secretName: name, failedOnly: true })
     expect(failed.map((record) => record.accessedBy)).toEqual(['agent:three'])
-    const since = await store().queryAudit({ secretName: name, since: new Date(at(1.5)) })
+    const since = await store().queryAudit({ secretName: name, since: between })
     expect(since.map((record) => record.accessedBy)).toEqual(['agent:three', 'agent:two'])
     const newest = await store().queryAudit({ secretName: name, limit: 1 })
     expect(newest.map((record) => record.accessedBy)).toEqual(['agent:three'])
 
     // Without a name filter, every secret's rows come.
-    const everything = await store().queryAudit({ since: new Date(at(2.4)), limit: 100_000 })
+    const everything = await store().queryAudit({ since: between, limit: 100_000 })
     const names = everything.map((record) => record.secretName)
     expect(names).toContain(name)
     expect(names).toContain(other)
     expect(names.indexOf(name)).toBeLessThan(names.indexOf(other))
+  })
+
+  it('verifies the audit log chain, and checks an anchor', async () => {
+    const name = fresh('verified')
+    await store().storeSecret(name, 'value', {}, 'agent:verify')
+    const result = await store().verifyAuditLog()
+    expect(result).toMatchObject({ intact: true, firstBrokenId: null, reason: null })
+    expect(result.rowsChecked).toBeGreaterThan(0)
+    expect(result.lastHash).toMatch(/^[0-9a-f]{64}$/)
+    const anchor = { id: result.lastId as number, hash: result.lastHash as string }
+    await store().getSecret(name, 'agent:verify')
+    expect((await store().verifyAuditLog(anchor)).intact).toBe(true)
+    const forged = { id: anchor.id, hash: '0'.repeat(64) }
+    expect(await store().verifyAuditLog(forged)).toMatchObject({
+      intact: false,
+      firstBrokenId: anchor.id,
+      reason: 'anchor_mismatch',
+    })
   })
 
   it('records who stored, read, rotated and deleted, and never the value', async () => {

@@ -176,6 +176,32 @@ export interface AuditFilter {
   limit?: number
 }
 
+/**
+ * A point of the audit log's hash chain that the user keeps outside the database (e.g. the
+ * file of `keywarden audit verify --anchor FILE`): a row id and its hash, 64 hex characters.
+ */
+export interface AuditAnchor {
+  id: number
+  hash: string
+}
+
+/** Why the chain broke (see `public.verify_secret_access_log` in docs/sql-api.md). */
+export type AuditChainBreak = 'hash_mismatch' | 'anchor_mismatch' | 'anchor_missing'
+
+/** What a walk of the audit log's hash chain found. */
+export interface AuditVerification {
+  /** Whether every row chains to the one before it (and to the anchor, if one was given). */
+  intact: boolean
+  /** Rows that checked out before the walk stopped. */
+  rowsChecked: number
+  /** The first row where the chain breaks; null when intact, or when rows are gone at the end. */
+  firstBrokenId: number | null
+  reason: AuditChainBreak | null
+  /** The last row that checked out, and its hash: the next anchor. Null for an empty log. */
+  lastId: number | null
+  lastHash: string | null
+}
+
 /** One store over the SQL API. Every method may throw a KeywardenError. */
 export interface SecretStore {
   readonly kind: StoreKind
@@ -233,6 +259,8 @@ export interface SecretStore {
   /** Writes client-side audit events; returns how many rows were written. */
   logAccessBatch(events: readonly AuditEvent[]): Promise<number>
   queryAudit(filter: AuditFilter): Promise<AuditRecord[]>
+  /** Walks the audit log's hash chain (`public.verify_secret_access_log`). */
+  verifyAuditLog(anchor?: AuditAnchor): Promise<AuditVerification>
   /** Resolves when the database answers; throws VAULT_UNAVAILABLE otherwise. */
   ping(): Promise<void>
   /**

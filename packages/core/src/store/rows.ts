@@ -5,7 +5,9 @@
  */
 import type {
   AlertKind,
+  AuditChainBreak,
   AuditRecord,
+  AuditVerification,
   ExpiringSecret,
   NotificationClaim,
   RiskLevel,
@@ -153,6 +155,18 @@ export function claimsArgument(claims: readonly NotificationClaim[]) {
 }
 
 /** A row of `public.query_secret_access_log()`. */
+/** A row of `verify_secret_access_log()` (bigints arrive as strings from `pg`). */
+export function verificationFromRow(row: Row | undefined): AuditVerification {
+  return {
+    intact: row?.intact === true,
+    rowsChecked: Number(row?.rows_checked ?? 0),
+    firstBrokenId: toNumber(row?.first_broken_id),
+    reason: (toText(row?.reason) as AuditChainBreak | null) ?? null,
+    lastId: toNumber(row?.last_id),
+    lastHash: toText(row?.last_hash),
+  }
+}
+
 export function auditRecordFromRow(row: Row): AuditRecord {
   return {
     id: Number(row.id),

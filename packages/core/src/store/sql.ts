@@ -15,6 +15,7 @@ import {
   rotationFromRow,
   stagedAtFromRow,
   storedSecretFromRow,
+  verificationFromRow,
 } from './rows.ts'
 
 /** Runs one parameterized statement and returns its rows. */
@@ -194,6 +195,14 @@ export function createSqlStore(parts: SqlStoreParts): SecretStore {
         auditArguments(filter),
       )
       return rows.map(auditRecordFromRow)
+    },
+
+    async verifyAuditLog(anchor) {
+      const rows = await run('SELECT * FROM public.verify_secret_access_log($1, $2)', [
+        anchor?.id ?? null,
+        anchor?.hash ?? null,
+      ])
+      return verificationFromRow(rows[0])
     },
 
     async ping() {

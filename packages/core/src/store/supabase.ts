@@ -23,6 +23,7 @@ import {
   rotationFromRow,
   stagedAtFromRow,
   storedSecretFromRow,
+  verificationFromRow,
 } from './rows.ts'
 import { auditArguments, storeArguments } from './sql.ts'
 
@@ -259,6 +260,14 @@ export function createSupabaseStore(options: SupabaseStoreOptions): SecretStore 
         max_rows: maxRows,
       })
       return result.map(auditRecordFromRow)
+    },
+
+    async verifyAuditLog(anchor) {
+      const result = await rows('verify_secret_access_log', {
+        anchor_id: anchor?.id ?? null,
+        anchor_hash: anchor?.hash ?? null,
+      })
+      return verificationFromRow(result[0])
     },
 
     async ping() {

@@ -244,6 +244,8 @@ export async function createAgentStore(options: AgentStoreOptions = {}): Promise
     releaseNotifications: (claims) => call('releaseNotifications', [claims]) as Promise<number>,
     logAccessBatch: (events) => call('logAccessBatch', [events]) as Promise<number>,
     queryAudit: (filter) => call('queryAudit', [filter]) as ReturnType<SecretStore['queryAudit']>,
+    verifyAuditLog: (anchor) =>
+      call('verifyAuditLog', [anchor ?? null]) as ReturnType<SecretStore['verifyAuditLog']>,
     async ping() {
       await call('ping', [])
     },

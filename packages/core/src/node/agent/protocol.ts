@@ -68,6 +68,7 @@ export const STORE_METHODS = [
   'releaseNotifications',
   'logAccessBatch',
   'queryAudit',
+  'verifyAuditLog',
   'ping',
 ] as const
 
@@ -88,6 +89,7 @@ export const READ_ONLY_METHODS: ReadonlySet<string> = new Set([
   'secretMetrics',
   'secretAlerts',
   'queryAudit',
+  'verifyAuditLog',
   'ping',
   'hello',
   'subscribe',

@@ -14,6 +14,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { join, resolve as resolvePath } from 'node:path'
 import { errorFromDatabase, KeywardenError } from '../../errors/index.ts'
 import type {
+  AuditAnchor,
   AuditFilter,
   NotificationClaim,
   SecretStore,
@@ -337,6 +338,8 @@ function callStore(store: SecretStore, method: StoreMethod, params: unknown[]): 
     }
     case 'queryAudit':
       return store.queryAudit(auditFilter(a))
+    case 'verifyAuditLog':
+      return store.verifyAuditLog(auditAnchor(a))
     case 'ping':
       return store.ping()
   }
@@ -408,6 +411,14 @@ function auditFilter(value: unknown): AuditFilter {
   }
   if (typeof value.limit === 'number') filter.limit = value.limit
   return filter
+}
+
+function auditAnchor(value: unknown): AuditAnchor | undefined {
+  if (value === null || value === undefined) return undefined
+  if (!isRecord(value) || typeof value.id !== 'number' || typeof value.hash !== 'string') {
+    throw invalid('an anchor is { id, hash }')
+  }
+  return { id: value.id, hash: value.hash }
 }
 
 /** The key the embedded store picked, in its order: option, environment, root.key. */
