@@ -62,10 +62,32 @@ CREATE TRIGGER secrets_drop_vault_rows
 -- vault before a change: metadata whose vault row is gone (deleted outside Keywarden) is
 -- dropped, as ON DELETE CASCADE did, and pointers to gone previous or pending rows are cleared,
 -- as ON DELETE SET NULL did. Primary-key lookups only.
+--
+-- It also refuses a session whose temporary schema shadows a built-in type or relation. The
+-- writers call vault.create_secret / vault.update_secret, and on Supabase those belong to the
+-- extension: SECURITY DEFINER as supabase_admin with `search_path = ''`, under which pg_temp is
+-- searched first, so a caller's `pg_temp.text` domain would run its CHECK as the superuser.
+-- Keywarden cannot re-pin the extension's functions, so it refuses to call them from such a
+-- session (service_role may still call them directly: Supabase grants it that).
 CREATE OR REPLACE FUNCTION keywarden.lock_name(name text) RETURNS void
   LANGUAGE plpgsql
   AS $$
   BEGIN
+    IF pg_catalog.pg_my_temp_schema() <> 0 AND (
+         EXISTS (SELECT 1 FROM pg_catalog.pg_type t
+                  WHERE t.typnamespace = pg_catalog.pg_my_temp_schema()
+                    AND EXISTS (SELECT 1 FROM pg_catalog.pg_type b
+                                 WHERE b.typnamespace = 'pg_catalog'::pg_catalog.regnamespace
+                                   AND b.typname = t.typname))
+      OR EXISTS (SELECT 1 FROM pg_catalog.pg_class r
+                  WHERE r.relnamespace = pg_catalog.pg_my_temp_schema()
+                    AND EXISTS (SELECT 1 FROM pg_catalog.pg_class b
+                                 WHERE b.relnamespace = 'pg_catalog'::pg_catalog.regnamespace
+                                   AND b.relname = r.relname))) THEN
+      RAISE EXCEPTION 'refused: this session''s temporary objects shadow built-in names'
+        USING ERRCODE = '42501',
+              HINT = 'Drop the temporary types or tables named like built-in ones, or use a new session.';
+    END IF;
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('keywarden:' || lock_name.name, 0));
     DELETE FROM keywarden.secrets m
      WHERE m.name = lock_name.name

@@ -7,12 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type RolledBackSession, rolledBack } from '../testing/rolled-back.ts'
-import {
-  createPgliteBackend,
-  createPostgresBackend,
-  type SqlBackend,
-  sqlError,
-} from '../testing/sql-backends.ts'
+import { type SqlBackend, sqlBackends, sqlError } from '../testing/sql-backends.ts'
 
 interface Verification {
   intact: boolean
@@ -32,10 +27,7 @@ function fresh(base: string): string {
 const VERIFY = `SELECT intact, rows_checked::int, first_broken_id::int, reason, last_id::int, last_hash
                   FROM public.verify_secret_access_log($1, $2)`
 
-describe.each([
-  { kind: 'postgres', create: createPostgresBackend },
-  { kind: 'pglite', create: createPgliteBackend },
-] as const)('the audit log on $kind', ({ kind, create }) => {
+describe.each(await sqlBackends())('the audit log on $kind', ({ kind, create }) => {
   let db: SqlBackend
 
   beforeAll(async () => {

@@ -17,11 +17,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { rolledBack } from '../testing/rolled-back.ts'
-import {
-  createPgliteBackend,
-  createPostgresBackend,
-  type SqlBackend,
-} from '../testing/sql-backends.ts'
+import { type SqlBackend, sqlBackends } from '../testing/sql-backends.ts'
 
 /** A secret every call may name; created (and a rotation staged for it) before the attacks. */
 const FIXTURE = 'kw_hardening_fixture'
@@ -144,36 +140,35 @@ CREATE FUNCTION pg_temp.kw_mark(tag pg_catalog.text) RETURNS pg_catalog.bool
     RETURN true;
   END $$`
 
-describe.each([
-  { kind: 'postgres', create: createPostgresBackend },
-  { kind: 'pglite', create: createPgliteBackend },
-] as const)('pg_temp shadowing against every SECURITY DEFINER function on $kind', ({ create }) => {
-  let db: SqlBackend
-  let functions: CatalogFunction[]
-  let catalogTypes: Set<string>
-  let relations: Set<string>
-  let catalogFunctions: Map<string, Array<{ args: string[]; returns: string }>>
-  let helperSources: string
+describe.each(await sqlBackends())(
+  'pg_temp shadowing against every SECURITY DEFINER function on $kind',
+  ({ create }) => {
+    let db: SqlBackend
+    let functions: CatalogFunction[]
+    let catalogTypes: Set<string>
+    let relations: Set<string>
+    let catalogFunctions: Map<string, Array<{ args: string[]; returns: string }>>
+    let helperSources: string
 
-  beforeAll(async () => {
-    db = await create()
-    const owner = { role: 'owner' }
-    await db.query(`SELECT public.store_secret($1, $2)`, [FIXTURE, 'fixture-initial'], owner)
-    await db.query(`SELECT public.stage_rotation($1, $2)`, [FIXTURE, 'fixture-staged'], owner)
-    // Supabase grants TEMP to PUBLIC by default; made sure of here so the attack never depends
-    // on how the test database was created.
-    await db.query(
-      `DO $$ BEGIN
+    beforeAll(async () => {
+      db = await create()
+      const owner = { role: 'owner' }
+      await db.query(`SELECT public.store_secret($1, $2)`, [FIXTURE, 'fixture-initial'], owner)
+      await db.query(`SELECT public.stage_rotation($1, $2)`, [FIXTURE, 'fixture-staged'], owner)
+      // Supabase grants TEMP to PUBLIC by default; made sure of here so the attack never depends
+      // on how the test database was created.
+      await db.query(
+        `DO $$ BEGIN
          IF NOT pg_catalog.has_database_privilege('service_role', pg_catalog.current_database(), 'TEMP') THEN
            EXECUTE pg_catalog.format('GRANT TEMP ON DATABASE %I TO service_role', pg_catalog.current_database());
          END IF;
        END $$`,
-      [],
-      owner,
-    )
+        [],
+        owner,
+      )
 
-    functions = await db.query<CatalogFunction>(
-      `SELECT n.nspname AS schema, p.proname AS name, p.oid::regprocedure::text AS signature,
+      functions = await db.query<CatalogFunction>(
+        `SELECT n.nspname AS schema, p.proname AS name, p.oid::regprocedure::text AS signature,
               p.prosrc AS source,
               (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(
                         'name', a.name, 'type', tn.nspname || '.' || t.typname, 'typname', t.typname,
@@ -194,51 +189,51 @@ describe.each([
                            WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid
                              AND d.deptype = 'e')
         ORDER BY 1, 2, 3`,
-      [SCHEMAS],
-      owner,
-    )
-    // The helpers a function calls run inside it: every body in the schemas counts as used.
-    helperSources = (
-      await db.query<{ source: string }>(
-        `SELECT p.prosrc AS source FROM pg_catalog.pg_proc p
+        [SCHEMAS],
+        owner,
+      )
+      // The helpers a function calls run inside it: every body in the schemas counts as used.
+      helperSources = (
+        await db.query<{ source: string }>(
+          `SELECT p.prosrc AS source FROM pg_catalog.pg_proc p
           WHERE p.pronamespace::regnamespace::text = ANY ($1)
             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
                              WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid
                                AND d.deptype = 'e')`,
-        [SCHEMAS],
-        owner,
-      )
-    )
-      .map((row) => row.source)
-      .join('\n')
-    // Types a domain can shadow: pg_catalog's base, enum, range and multirange types.
-    catalogTypes = new Set(
-      (
-        await db.query<{ typname: string }>(
-          `SELECT t.typname FROM pg_catalog.pg_type t
-            WHERE t.typnamespace = 'pg_catalog'::regnamespace AND t.typtype IN ('b', 'e', 'r', 'm')
-              AND t.typcategory <> 'A' AND t.typisdefined AND t.typname NOT IN ('unknown')`,
-          [],
+          [SCHEMAS],
           owner,
         )
-      ).map((row) => row.typname),
-    )
-    relations = new Set(
-      (
-        await db.query<{ relname: string }>(
-          `SELECT DISTINCT c.relname FROM pg_catalog.pg_class c
+      )
+        .map((row) => row.source)
+        .join('\n')
+      // Types a domain can shadow: pg_catalog's base, enum, range and multirange types.
+      catalogTypes = new Set(
+        (
+          await db.query<{ typname: string }>(
+            `SELECT t.typname FROM pg_catalog.pg_type t
+            WHERE t.typnamespace = 'pg_catalog'::regnamespace AND t.typtype IN ('b', 'e', 'r', 'm')
+              AND t.typcategory <> 'A' AND t.typisdefined AND t.typname NOT IN ('unknown')`,
+            [],
+            owner,
+          )
+        ).map((row) => row.typname),
+      )
+      relations = new Set(
+        (
+          await db.query<{ relname: string }>(
+            `SELECT DISTINCT c.relname FROM pg_catalog.pg_class c
             WHERE c.relnamespace::regnamespace::text NOT LIKE 'pg\\_toast%'
               AND c.relnamespace::regnamespace::text NOT LIKE 'pg\\_temp%'
               AND c.relkind IN ('r', 'v', 'm', 'p', 'f', 'S')`,
-          [],
-          owner,
-        )
-      ).map((row) => row.relname),
-    )
-    catalogFunctions = new Map()
-    // Signatures a PL/pgSQL function can copy: no pseudo-types, not set-returning.
-    const rows = await db.query<{ proname: string; args: string[]; returns: string }>(
-      `SELECT p.proname,
+            [],
+            owner,
+          )
+        ).map((row) => row.relname),
+      )
+      catalogFunctions = new Map()
+      // Signatures a PL/pgSQL function can copy: no pseudo-types, not set-returning.
+      const rows = await db.query<{ proname: string; args: string[]; returns: string }>(
+        `SELECT p.proname,
               ARRAY(SELECT tn.nspname || '.' || pg_catalog.quote_ident(t.typname)
                                  FROM pg_catalog.unnest(p.proargtypes::oid[]) WITH ORDINALITY AS a (o, i)
                                  JOIN pg_catalog.pg_type t ON t.oid = a.o
@@ -252,118 +247,149 @@ describe.each([
           AND p.pronamespace::regnamespace::text = ANY ($1 || '{pg_catalog}'::text[])
           AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(p.proargtypes::oid[]) AS a (o)
                             JOIN pg_catalog.pg_type t ON t.oid = a.o WHERE t.typtype = 'p')`,
-      [SCHEMAS],
-      owner,
-    )
-    for (const row of rows) {
-      const list = catalogFunctions.get(row.proname) ?? []
-      list.push({ args: row.args, returns: row.returns })
-      catalogFunctions.set(row.proname, list)
-    }
-  }, 60_000)
-
-  afterAll(async () => {
-    await db?.close()
-  })
-
-  /** The statements that plant a shadow of every name `fn` uses. */
-  function plants(fn: CatalogFunction): string[] {
-    const source = `${fn.source}\n${helperSources}`
-    const words = tokens(source)
-    const statements: string[] = []
-    const relationNames = [...words].filter((word) => relations.has(word)).sort()
-    for (const name of relationNames) {
-      // A view's row type shadows the type of the same name too.
-      statements.push(
-        `CREATE TEMP VIEW ${ident(name)} AS SELECT pg_temp.kw_mark(${literal(`relation ${name}`)}) AS kw_planted`,
+        [SCHEMAS],
+        owner,
       )
-    }
-    const typeNames = new Set([...words, ...fn.typeNames].filter((word) => catalogTypes.has(word)))
-    for (const name of [...typeNames].sort()) {
-      if (relationNames.includes(name)) continue
-      statements.push(
-        `CREATE DOMAIN pg_temp.${ident(name)} AS pg_catalog.${ident(name)} CHECK (pg_temp.kw_mark(${literal(`type ${name}`)}))`,
-      )
-    }
-    for (const name of [...calledNames(source)].sort()) {
-      const seen = new Set<string>()
-      for (const signature of catalogFunctions.get(name) ?? []) {
-        const args = signature.args.join(', ')
-        if (seen.has(args)) continue
-        seen.add(args)
-        const result = signature.returns === 'pg_catalog.void' ? 'RETURN;' : 'RETURN NULL;'
+      for (const row of rows) {
+        const list = catalogFunctions.get(row.proname) ?? []
+        list.push({ args: row.args, returns: row.returns })
+        catalogFunctions.set(row.proname, list)
+      }
+    }, 60_000)
+
+    afterAll(async () => {
+      await db?.close()
+    })
+
+    /** The statements that plant a shadow of every name `fn` uses. */
+    function plants(fn: CatalogFunction): string[] {
+      const source = `${fn.source}\n${helperSources}`
+      const words = tokens(source)
+      const statements: string[] = []
+      const relationNames = [...words].filter((word) => relations.has(word)).sort()
+      for (const name of relationNames) {
+        // A view's row type shadows the type of the same name too.
         statements.push(
-          `CREATE FUNCTION pg_temp.${ident(name)}(${args}) RETURNS ${signature.returns} LANGUAGE plpgsql AS $kw$ BEGIN PERFORM pg_temp.kw_mark(${literal(`function ${name}`)}); ${result} END $kw$`,
+          `CREATE TEMP VIEW ${ident(name)} AS SELECT pg_temp.kw_mark(${literal(`relation ${name}`)}) AS kw_planted`,
         )
       }
+      const typeNames = new Set(
+        [...words, ...fn.typeNames].filter((word) => catalogTypes.has(word)),
+      )
+      for (const name of [...typeNames].sort()) {
+        if (relationNames.includes(name)) continue
+        statements.push(
+          `CREATE DOMAIN pg_temp.${ident(name)} AS pg_catalog.${ident(name)} CHECK (pg_temp.kw_mark(${literal(`type ${name}`)}))`,
+        )
+      }
+      for (const name of [...calledNames(source)].sort()) {
+        const seen = new Set<string>()
+        for (const signature of catalogFunctions.get(name) ?? []) {
+          const args = signature.args.join(', ')
+          if (seen.has(args)) continue
+          seen.add(args)
+          const result = signature.returns === 'pg_catalog.void' ? 'RETURN;' : 'RETURN NULL;'
+          statements.push(
+            `CREATE FUNCTION pg_temp.${ident(name)}(${args}) RETURNS ${signature.returns} LANGUAGE plpgsql AS $kw$ BEGIN PERFORM pg_temp.kw_mark(${literal(`function ${name}`)}); ${result} END $kw$`,
+          )
+        }
+      }
+      return statements
     }
-    return statements
-  }
 
-  it('finds the functions in the catalog, and a valid call for each', () => {
-    const names = functions.map((fn) => `${fn.schema}.${fn.name}`)
-    // A sanity floor: the catalog query sees the API, so an empty list cannot pass.
-    expect(names).toEqual(
-      expect.arrayContaining([
-        'public.get_secret',
-        'public.store_secret',
-        'public.log_secret_access_batch',
-        'public.verify_secret_access_log',
-      ]),
-    )
-    const uncallable = functions.flatMap((fn) => {
-      const call = callFor(fn)
-      return 'missing' in call ? [`${fn.signature}: no value for ${call.missing.join(', ')}`] : []
+    it('finds the functions in the catalog, and a valid call for each', () => {
+      const names = functions.map((fn) => `${fn.schema}.${fn.name}`)
+      // A sanity floor: the catalog query sees the API, so an empty list cannot pass.
+      expect(names).toEqual(
+        expect.arrayContaining([
+          'public.get_secret',
+          'public.store_secret',
+          'public.log_secret_access_batch',
+          'public.verify_secret_access_log',
+        ]),
+      )
+      const uncallable = functions.flatMap((fn) => {
+        const call = callFor(fn)
+        return 'missing' in call ? [`${fn.signature}: no value for ${call.missing.join(', ')}`] : []
+      })
+      expect(uncallable).toEqual([])
     })
-    expect(uncallable).toEqual([])
-  })
 
-  it('pins search_path = pg_catalog, pg_temp on every SECURITY DEFINER function', async () => {
-    const unpinned = await db.query<{ signature: string; config: string[] | null }>(
-      `SELECT p.oid::regprocedure::text AS signature, p.proconfig AS config
+    it('pins search_path = pg_catalog, pg_temp on every SECURITY DEFINER function', async () => {
+      const unpinned = await db.query<{ signature: string; config: string[] | null }>(
+        `SELECT p.oid::regprocedure::text AS signature, p.proconfig AS config
          FROM pg_catalog.pg_proc p
         WHERE p.prosecdef AND p.pronamespace::regnamespace::text = ANY ($1)
           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
                            WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid
                              AND d.deptype = 'e')
           AND NOT ('search_path=pg_catalog, pg_temp' = ANY (coalesce(p.proconfig, '{}')))`,
-      [SCHEMAS],
-      { role: 'owner' },
-    )
-    expect(unpinned).toEqual([])
-  })
+        [SCHEMAS],
+        { role: 'owner' },
+      )
+      expect(unpinned).toEqual([])
+    })
 
-  it('runs none of the planted code, as anyone', async () => {
-    const failures: string[] = []
-    for (const fn of functions) {
-      const call = callFor(fn)
-      if (!('sql' in call)) continue
-      const statements = plants(fn)
+    it('lets writers run beside harmless temporary objects, and refuses a session shadowing a built-in', async () => {
       await rolledBack(db, async (session) => {
-        await session.run(freshCompile)
         await session.run('SET LOCAL ROLE service_role')
-        for (const statement of marker.split(/;\n(?=CREATE)/)) await session.run(statement)
-        for (const statement of statements) {
-          try {
-            await session.run(statement)
-          } catch (error) {
-            throw new Error(`could not plant for ${fn.signature}: ${statement}`, { cause: error })
-          }
-        }
-        await session.run('SAVEPOINT attack')
-        try {
-          await session.run(call.sql)
-          const ran = await session.run('SELECT tag, ran_as FROM pg_temp.kw_planted_log')
-          for (const row of ran) failures.push(`${fn.signature}: ${row.tag} ran as ${row.ran_as}`)
-        } catch (error) {
-          await session.run('ROLLBACK TO SAVEPOINT attack')
-          failures.push(`${fn.signature}: the call failed: ${(error as Error).message}`)
-        }
-        for (const notice of session.notices) {
-          if (notice.startsWith('kw planted code ran')) failures.push(`${fn.signature}: ${notice}`)
-        }
+        await session.run('CREATE TEMP TABLE kw_scratch (x int)')
+        await session.run("SELECT public.store_secret('kw_shadow_ok', 'a value that is fine')")
+        await session.run('CREATE DOMAIN pg_temp.bytea AS pg_catalog.bytea')
+        await session.run('SAVEPOINT shadowed')
+        const refusal = await session
+          .run("SELECT public.store_secret('kw_shadow_refused', 'another value')")
+          .then(
+            () => undefined,
+            (error: unknown) => error,
+          )
+        expect(isShadowRefusal(refusal)).toBe(true)
       })
-    }
-    expect([...new Set(failures)]).toEqual([])
-  }, 120_000)
-})
+    })
+
+    it('runs none of the planted code, as anyone', async () => {
+      const failures: string[] = []
+      for (const fn of functions) {
+        const call = callFor(fn)
+        if (!('sql' in call)) continue
+        const statements = plants(fn)
+        await rolledBack(db, async (session) => {
+          await session.run(freshCompile)
+          await session.run('SET LOCAL ROLE service_role')
+          for (const statement of marker.split(/;\n(?=CREATE)/)) await session.run(statement)
+          for (const statement of statements) {
+            try {
+              await session.run(statement)
+            } catch (error) {
+              throw new Error(`could not plant for ${fn.signature}: ${statement}`, { cause: error })
+            }
+          }
+          await session.run('SAVEPOINT attack')
+          try {
+            await session.run(call.sql)
+            const ran = await session.run('SELECT tag, ran_as FROM pg_temp.kw_planted_log')
+            for (const row of ran) failures.push(`${fn.signature}: ${row.tag} ran as ${row.ran_as}`)
+          } catch (error) {
+            await session.run('ROLLBACK TO SAVEPOINT attack')
+            // The writers refuse a session that shadows built-in names before they call the
+            // vault (keywarden.lock_name): that refusal is the defence, not a failure.
+            if (!isShadowRefusal(error)) {
+              failures.push(`${fn.signature}: the call failed: ${(error as Error).message}`)
+            }
+          }
+          for (const notice of session.notices) {
+            if (notice.startsWith('kw planted code ran'))
+              failures.push(`${fn.signature}: ${notice}`)
+          }
+        })
+      }
+      expect([...new Set(failures)]).toEqual([])
+    }, 120_000)
+  },
+)
+
+/** keywarden.lock_name's refusal of a session whose pg_temp shadows built-in names. */
+function isShadowRefusal(error: unknown): boolean {
+  const { code, message } = error as { code?: string; message?: string }
+  return code === '42501' && /temporary objects shadow built-in names/.test(message ?? '')
+}
