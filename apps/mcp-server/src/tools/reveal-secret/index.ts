@@ -1,0 +1,45 @@
+/**
+ * `reveal_secret`: reveal a secret value.
+ * @module
+ */
+import { KeywardenError } from '@keywarden/core'
+import { z } from 'zod'
+import { ok } from '../../results/index.ts'
+import { findMetadata } from '../common/index.ts'
+import { defineTool } from '../index.ts'
+import { nameInput } from '../shapes/index.ts'
+
+/** The `reveal_secret` tool. */
+export const revealSecretTool = defineTool({
+  name: 'reveal_secret',
+  title: 'Reveal a secret value',
+  description:
+    'Returns the value of a secret the user marked agent-visible (keywarden set NAME --agent-visible). Refused for every other secret.',
+  inputSchema: z.strictObject({ name: nameInput }),
+  outputSchema: z.object({
+    name: z.string(),
+    value: z.string(),
+    version: z.number().nullable(),
+  }),
+  annotations: { readOnlyHint: true, openWorldHint: false },
+  async handler({ client, log }, { name }) {
+    const metadata = await findMetadata(client, name)
+    if (!metadata.agentVisible) {
+      // The database never saw this request: the refusal is audited by the client.
+      client.recordAccess({
+        secretName: name,
+        accessType: 'denied',
+        success: false,
+        errorMessage: 'reveal_secret: not agent-visible',
+      })
+      log('warning', `reveal_secret refused for ${name}: not agent-visible`)
+      throw new KeywardenError(
+        'ACCESS_DENIED',
+        `${name} is not agent-visible; the user can allow it with \`keywarden set ${name} --agent-visible\``,
+        { secretName: name },
+      )
+    }
+    const secret = await client.getSecret(name)
+    return ok({ name, value: secret.value, version: secret.version }, `${name}: ${secret.value}`)
+  },
+})
