@@ -78,6 +78,26 @@ export {
   type WebhookOptions,
 } from './notify/index.ts'
 export {
+  type AccessDecision,
+  allowCommand,
+  CLI_DOOR,
+  DOOR_RIGHTS,
+  type DoorAction,
+  type DoorClient,
+  type DoorOptions,
+  type DoorRights,
+  decideAccess,
+  defaultRights,
+  EDGE_DOOR,
+  isAgentDoor,
+  isKeywardenCredential,
+  KEYWARDEN_CREDENTIALS,
+  matchesPattern,
+  restrictToDoor,
+  rightsFor,
+  ruleFor,
+} from './policy/index.ts'
+export {
   createRedactor,
   createStreamRedactor,
   DEFAULT_MIN_REDACT_LENGTH,
@@ -107,6 +127,7 @@ export {
   type AlertKind,
   type AuditFilter,
   type AuditRecord,
+  type DoorPolicyRule,
   type ExpiringSecret,
   type NotificationClaim,
   type RiskLevel,
@@ -118,6 +139,7 @@ export {
   type SecretStore,
   type SecretType,
   type Severity,
+  type StoredDoorPolicyRule,
   type StoredSecret,
   type StoreKind,
   type StoreSecretInput,
@@ -125,6 +147,7 @@ export {
 export {
   type AuditRecordJson,
   auditRecordJson,
+  boundedUntrustedText,
   type ExpiringSecretJson,
   expiringSecretJson,
   type SecretAlertJson,
@@ -133,4 +156,5 @@ export {
   secretAlertJson,
   secretMetadataJson,
   secretMetricJson,
+  UNTRUSTED_TEXT_MAX,
 } from './wire/index.ts'

@@ -32,6 +32,7 @@ import type {
   AlertFilter,
   AuditFilter,
   AuditRecord,
+  DoorPolicyRule,
   ExpiringSecret,
   NotificationClaim,
   RotationResult,
@@ -39,6 +40,7 @@ import type {
   SecretMetadata,
   SecretMetric,
   SecretStore,
+  StoredDoorPolicyRule,
   StoredSecret,
   StoreKind,
   StoreSecretInput,
@@ -142,6 +144,12 @@ export interface VaultClient {
   claimNotifications(claims: readonly NotificationClaim[]): Promise<NotificationClaim[]>
   releaseNotifications(claims: readonly NotificationClaim[]): Promise<number>
   queryAudit(filter?: AuditFilter): Promise<AuditRecord[]>
+  /** The per-door policy's rules (see `../policy`). */
+  listDoorPolicies(): Promise<StoredDoorPolicyRule[]>
+  /** Creates or replaces the rule for its door and secret patterns. */
+  setDoorPolicy(rule: DoorPolicyRule): Promise<void>
+  /** Drops one rule; false when there was none. */
+  deleteDoorPolicy(doorPattern: string, secretPattern: string): Promise<boolean>
   /** Drops one name, or everything, from the cache. */
   clearSecretCache(name?: string): void
   /**
@@ -513,6 +521,18 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
     async queryAudit(filter = {}) {
       if (filter.secretName !== undefined) validateSecretName(filter.secretName)
       return (await store()).queryAudit(filter)
+    },
+
+    async listDoorPolicies() {
+      return (await store()).listDoorPolicies()
+    },
+
+    async setDoorPolicy(rule) {
+      await (await store()).setDoorPolicy(rule, accessor())
+    },
+
+    async deleteDoorPolicy(doorPattern, secretPattern) {
+      return (await store()).deleteDoorPolicy(doorPattern, secretPattern, accessor())
     },
 
     recordAccess({ secretName, accessType, success, errorMessage }) {

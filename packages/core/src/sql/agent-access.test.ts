@@ -18,7 +18,7 @@ interface AccessRow {
 }
 
 const SIGNATURE =
-  'public.store_secret(text, text, text, text, timestamptz, interval, text, boolean, text[])'
+  'public.store_secret(text, text, text, text, timestamptz, interval, text, boolean, text[], text[], boolean)'
 
 let sequence = 0
 function fresh(base: string): string {
@@ -171,7 +171,7 @@ describe.each([
     ])
   })
 
-  it('keeps one store_secret, security definer with an empty search_path', async () => {
+  it('keeps one store_secret, security definer with search_path pg_catalog, pg_temp', async () => {
     const rows = await db.query<{ current: boolean; definer: boolean; config: string[] }>(
       `SELECT p.oid IN ($1::regprocedure, 'public.list_secret_names(text)'::regprocedure) AS current,
               p.prosecdef AS definer, p.proconfig AS config
@@ -181,7 +181,7 @@ describe.each([
       [SIGNATURE],
       { role: 'owner' },
     )
-    const expected = { current: true, definer: true, config: ['search_path=""'] }
+    const expected = { current: true, definer: true, config: ['search_path=pg_catalog, pg_temp'] }
     expect(rows).toEqual([expected, expected])
   })
 

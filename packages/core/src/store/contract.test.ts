@@ -278,6 +278,8 @@ describe.each(STORE_KINDS)('the %s store', (kind) => {
       previousValidUntil: null,
       agentVisible: false,
       allowedHosts: [],
+      allowedCommands: [],
+      protected: false,
     })
     expect(gh?.expiresAt?.getTime()).toBe(expiresAt.getTime())
     expectBetween(gh?.createdAt ?? null, before, after)

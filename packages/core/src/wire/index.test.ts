@@ -20,6 +20,8 @@ describe('wire shapes', () => {
       previousValidUntil: null,
       agentVisible: false,
       allowedHosts: ['api.github.com'],
+      allowedCommands: [],
+      protected: false,
     }
     const json = secretMetadataJson(metadata)
     expect(json).toEqual({
@@ -36,6 +38,8 @@ describe('wire shapes', () => {
       previous_valid_until: null,
       agent_visible: false,
       allowed_hosts: ['api.github.com'],
+      allowed_commands: [],
+      protected: false,
     })
     // A copy: a door that changes its answer cannot change the client's metadata.
     json.allowed_hosts.push('evil.example')

@@ -243,6 +243,13 @@ export async function createAgentStore(options: AgentStoreOptions = {}): Promise
     releaseNotifications: (claims) => call('releaseNotifications', [claims]) as Promise<number>,
     logAccessBatch: (events) => call('logAccessBatch', [events]) as Promise<number>,
     queryAudit: (filter) => call('queryAudit', [filter]) as ReturnType<SecretStore['queryAudit']>,
+    listDoorPolicies: () =>
+      call('listDoorPolicies', []) as ReturnType<SecretStore['listDoorPolicies']>,
+    setDoorPolicy: async (rule, accessedBy) => {
+      await call('setDoorPolicy', [rule, accessedBy])
+    },
+    deleteDoorPolicy: (doorPattern, secretPattern, accessedBy) =>
+      call('deleteDoorPolicy', [doorPattern, secretPattern, accessedBy]) as Promise<boolean>,
     async ping() {
       await call('ping', [])
     },

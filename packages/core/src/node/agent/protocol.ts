@@ -21,6 +21,7 @@ import type {
   SecretAlert,
   SecretMetadata,
   SecretMetric,
+  StoredDoorPolicyRule,
   StoredSecret,
 } from '../../store/index.ts'
 
@@ -68,6 +69,9 @@ export const STORE_METHODS = [
   'releaseNotifications',
   'logAccessBatch',
   'queryAudit',
+  'listDoorPolicies',
+  'setDoorPolicy',
+  'deleteDoorPolicy',
   'ping',
 ] as const
 
@@ -88,6 +92,7 @@ export const READ_ONLY_METHODS: ReadonlySet<string> = new Set([
   'secretMetrics',
   'secretAlerts',
   'queryAudit',
+  'listDoorPolicies',
   'ping',
   'hello',
   'subscribe',
@@ -261,6 +266,14 @@ export function decodeResult(method: string, result: unknown): unknown {
         previousValidUntil: reviveOptionalDate(result.previousValidUntil, 'previousValidUntil'),
       } satisfies RotationResult
     }
+    case 'listDoorPolicies':
+      return records(result).map(
+        (row) =>
+          ({
+            ...(row as unknown as StoredDoorPolicyRule),
+            updatedAt: reviveDate(row.updatedAt, 'updatedAt'),
+          }) satisfies StoredDoorPolicyRule,
+      )
     case 'listSecrets':
       return records(result).map(
         (row) =>
