@@ -14,7 +14,7 @@
  * under Deno; process spawning comes in through {@link KeywardenMcpServerOptions.runCommand}.
  * @module
  */
-import type { VaultClient } from '@keywarden/core'
+import { restrictToDoor, type VaultClient } from '@keywarden/core'
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import type { HttpRequestOptions } from '../http-request/index.ts'
 import { createToolLogger } from '../logging/index.ts'
@@ -70,6 +70,28 @@ export interface KeywardenMcpServerOptions {
   runCommand?: RunCommandOptions
   /** Also writes each log message here as a line (`keywarden-mcp` passes stderr). */
   log?: (line: string) => void
+  /**
+   * The door the per-door policy knows this server as. Default `mcp:<client name>`, from the
+   * name the client announces at initialize (see {@link mcpDoorName}); the edge plugin passes
+   * `edge`. Every tool acts through the core's door client, so the policy applies to all.
+   */
+  door?: string
+  /** How long the door policy's rules are reused, in ms (default 5 000; tests pass 0). */
+  policyTtlMs?: number
+}
+
+/**
+ * `mcp:<client name>`, made safe for the audit log and the policy (lower case, `a-z0-9._-`,
+ * at most 64 characters); `mcp` when the client gave no usable name. Never `cli`, whatever
+ * the client calls itself.
+ */
+export function mcpDoorName(clientName: string | undefined): string {
+  const cleaned = (clientName ?? '')
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 64)
+  return cleaned === '' ? 'mcp' : `mcp:${cleaned}`
 }
 
 /**
@@ -100,8 +122,9 @@ const TOOLS: readonly ToolEntry[] = [
 export const TOOL_NAMES: readonly string[] = TOOLS.map((tool) => tool.name)
 
 /**
- * Creates an MCP server with the Keywarden tools over `client`. The caller connects a
- * transport and owns the client (closing the server does not close it).
+ * Creates an MCP server with the Keywarden tools over `client`, restricted to the server's
+ * door (see {@link KeywardenMcpServerOptions.door}). The caller connects a transport and owns
+ * the client (closing the server does not close it).
  */
 export function createKeywardenMcpServer(
   client: VaultClient,
@@ -119,6 +142,10 @@ export function createKeywardenMcpServer(
     },
   )
   const log = createToolLogger(server, options.log)
-  registerTools(TOOLS, { client, server, log }, options)
+  const door = restrictToDoor(client, {
+    door: options.door ?? (() => mcpDoorName(server.server.getClientVersion()?.name)),
+    ...(options.policyTtlMs === undefined ? {} : { policyTtlMs: options.policyTtlMs }),
+  })
+  registerTools(TOOLS, { client: door, server, log }, options)
   return server
 }

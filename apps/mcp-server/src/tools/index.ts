@@ -5,7 +5,7 @@
  * stays in one file.
  * @module
  */
-import type { VaultClient } from '@keywarden/core'
+import type { DoorClient } from '@keywarden/core'
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js'
 import type { z } from 'zod'
@@ -14,9 +14,13 @@ import type { ToolLogger } from '../logging/index.ts'
 import { guarded } from '../results/index.ts'
 import type { RunCommandOptions } from '../run-command/index.ts'
 
-/** What every tool handler gets: the vault client, the server (for elicitation) and the log. */
+/**
+ * What every tool handler gets: the vault client restricted to this server's door (writes and
+ * listings already pass the door policy; reveals and uses call `client.authorize`), the server
+ * (for elicitation) and the log.
+ */
 export interface ToolContext {
-  client: VaultClient
+  client: DoorClient
   server: McpServer
   log: ToolLogger
 }

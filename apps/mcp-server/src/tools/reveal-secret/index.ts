@@ -5,7 +5,6 @@
 import { KeywardenError } from '@keywarden/core'
 import { z } from 'zod'
 import { ok } from '../../results/index.ts'
-import { findMetadata } from '../common/index.ts'
 import { defineTool } from '../index.ts'
 import { nameInput } from '../shapes/index.ts'
 
@@ -14,7 +13,7 @@ export const revealSecretTool = defineTool({
   name: 'reveal_secret',
   title: 'Reveal a secret value',
   description:
-    'Returns the value of a secret the user marked agent-visible (keywarden set NAME --agent-visible). Refused for every other secret.',
+    "Returns the value of a secret the user marked agent-visible (keywarden set NAME --agent-visible). Refused for every other secret, for protected secrets and Keywarden's own credentials, and where the door policy (keywarden policy) does not allow reveals.",
   inputSchema: z.strictObject({ name: nameInput }),
   outputSchema: z.object({
     name: z.string(),
@@ -23,7 +22,14 @@ export const revealSecretTool = defineTool({
   }),
   annotations: { readOnlyHint: true, openWorldHint: false },
   async handler({ client, log }, { name }) {
-    const metadata = await findMetadata(client, name)
+    // The door policy first (Keywarden's own credentials and protected secrets never leave
+    // through an agent door), then the secret's own flag.
+    const metadata = await client.authorize('reveal', name)
+    if (metadata === null) {
+      throw new KeywardenError('SECRET_NOT_FOUND', `secret ${name} is not in the vault`, {
+        secretName: name,
+      })
+    }
     if (!metadata.agentVisible) {
       // The database never saw this request: the refusal is audited by the client.
       client.recordAccess({

@@ -33,6 +33,8 @@ export const secretMetadataShape = z.object({
   previous_valid_until: z.string().nullable(),
   agent_visible: z.boolean(),
   allowed_hosts: z.array(z.string()),
+  allowed_commands: z.array(z.string()),
+  protected: z.boolean(),
 })
 
 /** One secret's metadata as the tools answer it. */
