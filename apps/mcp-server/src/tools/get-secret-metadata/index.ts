@@ -5,7 +5,7 @@
 import { secretMetadataJson } from '@keywarden/core'
 import { z } from 'zod'
 import { ok } from '../../results/index.ts'
-import { describeSecret, findMetadata } from '../common/index.ts'
+import { describeSecret, findMetadata, UNTRUSTED_NOTE } from '../common/index.ts'
 import { defineTool } from '../index.ts'
 import { nameInput, secretMetadataShape } from '../shapes/index.ts'
 
@@ -20,6 +20,9 @@ export const getSecretMetadataTool = defineTool({
   annotations: { readOnlyHint: true, openWorldHint: false },
   async handler({ client }, { name }) {
     const secret = secretMetadataJson(await findMetadata(client, name))
-    return ok(secret, describeSecret(secret))
+    return ok(
+      secret,
+      secret.description ? `${UNTRUSTED_NOTE}\n${describeSecret(secret)}` : describeSecret(secret),
+    )
   },
 })

@@ -2,9 +2,15 @@
  * `incident_report`: incident report.
  * @module
  */
-import { auditRecordJson, buildIncidentReport, type IncidentReport } from '@keywarden/core'
+import {
+  auditRecordJson,
+  boundedUntrustedText,
+  buildIncidentReport,
+  type IncidentReport,
+} from '@keywarden/core'
 import { z } from 'zod'
 import { ok } from '../../results/index.ts'
+import { UNTRUSTED_NOTE, untrusted } from '../common/index.ts'
 import { defineTool } from '../index.ts'
 import { incidentShape, nameInput } from '../shapes/index.ts'
 
@@ -17,7 +23,7 @@ function incidentOutput(report: IncidentReport, limit: number): z.infer<typeof i
     generated_at: report.generatedAt.toISOString(),
     since: report.since.toISOString(),
     accessors: report.accessors.map((accessor) => ({
-      accessed_by: accessor.accessedBy,
+      accessed_by: boundedUntrustedText(accessor.accessedBy),
       accesses: accessor.accesses,
       failures: accessor.failures,
       first_at: accessor.firstAt.toISOString(),
@@ -36,12 +42,13 @@ function describeIncident(report: z.infer<typeof incidentShape>): string {
   const { audit_trail: trail } = report
   return [
     `Incident report for ${report.name} (${report.type}, v${report.version}); nothing was rotated.`,
+    UNTRUSTED_NOTE,
     `Accessors since ${report.since}:`,
     ...(report.accessors.length === 0
       ? ['- none']
       : report.accessors.map(
           (accessor) =>
-            `- ${accessor.accessed_by}: ${accessor.accesses} access(es)${accessor.failures > 0 ? `, ${accessor.failures} failed` : ''}, last ${accessor.last_at}`,
+            `- ${untrusted(accessor.accessed_by)}: ${accessor.accesses} access(es)${accessor.failures > 0 ? `, ${accessor.failures} failed` : ''}, last ${accessor.last_at}`,
         )),
     `Audit trail: ${trail.total_rows}${trail.complete ? '' : '+'} rows, the newest ${trail.records.length} included.`,
     `Revoke the old value: ${report.revocation.instruction}.`,

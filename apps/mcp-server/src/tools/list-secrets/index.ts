@@ -5,7 +5,7 @@
 import { secretMetadataJson } from '@keywarden/core'
 import { z } from 'zod'
 import { ok } from '../../results/index.ts'
-import { describeSecret } from '../common/index.ts'
+import { describeSecret, UNTRUSTED_NOTE } from '../common/index.ts'
 import { defineTool } from '../index.ts'
 import { secretMetadataShape } from '../shapes/index.ts'
 
@@ -22,7 +22,7 @@ export const listSecretsTool = defineTool({
     const text =
       secrets.length === 0
         ? 'The vault has no secrets.'
-        : `${secrets.length} secret${secrets.length === 1 ? '' : 's'}:\n${secrets
+        : `${UNTRUSTED_NOTE}\n${secrets.length} secret${secrets.length === 1 ? '' : 's'}:\n${secrets
             .map((secret) => `- ${describeSecret(secret)}`)
             .join('\n')}`
     return ok({ count: secrets.length, secrets }, text)

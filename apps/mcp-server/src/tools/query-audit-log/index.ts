@@ -5,7 +5,7 @@
 import { auditRecordJson } from '@keywarden/core'
 import { z } from 'zod'
 import { ok } from '../../results/index.ts'
-import { parseSince } from '../common/index.ts'
+import { parseSince, UNTRUSTED_NOTE, untrusted } from '../common/index.ts'
 import { defineTool } from '../index.ts'
 import { auditRecordShape, nameInput } from '../shapes/index.ts'
 
@@ -35,12 +35,12 @@ export const queryAuditLogTool = defineTool({
     const text =
       records.length === 0
         ? 'No audit records match.'
-        : records
+        : `${UNTRUSTED_NOTE}\n${records
             .map(
               (record) =>
-                `${record.created_at} ${record.secret_name} ${record.access_type} by ${record.accessed_by}${record.success ? '' : ` FAILED${record.error_message ? ` (${record.error_message})` : ''}`}${record.event_count > 1 ? ` ×${record.event_count}` : ''}`,
+                `${record.created_at} ${record.secret_name} ${record.access_type} by ${untrusted(record.accessed_by)}${record.success ? '' : ` FAILED${record.error_message ? ` (${untrusted(record.error_message)})` : ''}`}${record.event_count > 1 ? ` ×${record.event_count}` : ''}`,
             )
-            .join('\n')
+            .join('\n')}`
     return ok({ count: records.length, records }, text)
   },
 })

@@ -5,7 +5,7 @@
 import { secretAlertJson } from '@keywarden/core'
 import { z } from 'zod'
 import { ok } from '../../results/index.ts'
-import { parseSince } from '../common/index.ts'
+import { parseSince, UNTRUSTED_NOTE, untrusted } from '../common/index.ts'
 import { defineTool } from '../index.ts'
 import { secretAlertShape } from '../shapes/index.ts'
 
@@ -27,12 +27,12 @@ export const secretAlertsTool = defineTool({
     const text =
       alerts.length === 0
         ? 'No alerts.'
-        : alerts
+        : `${UNTRUSTED_NOTE}\n${alerts
             .map(
               (alert) =>
-                `${alert.occurred_at} ${alert.severity} ${alert.kind} ${alert.secret_name ?? '-'}${alert.accessed_by ? ` by ${alert.accessed_by}` : ''} ${JSON.stringify(alert.evidence)}`,
+                `${alert.occurred_at} ${alert.severity} ${alert.kind} ${alert.secret_name ?? '-'}${alert.accessed_by ? ` by ${untrusted(alert.accessed_by)}` : ''} ${JSON.stringify(alert.evidence)}`,
             )
-            .join('\n')
+            .join('\n')}`
     return ok({ count: alerts.length, alerts }, text)
   },
 })
