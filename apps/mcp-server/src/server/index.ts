@@ -42,8 +42,12 @@ export {
   type CommandExit,
   type CommandRequest,
   type CommandRunner,
+  executableName,
+  isReservedVariable,
   parseAllowedCommands,
   type RunCommandOptions,
+  runsArbitraryCode,
+  secretAllowsCommand,
 } from '../run-command/index.ts'
 export { parseSince } from '../tools/common/index.ts'
 export {

@@ -141,6 +141,11 @@ export function rightsFor(
   return rights
 }
 
+/** The {@link DoorRights} field of `action`. */
+function rightOf(action: DoorAction): keyof DoorRights {
+  return DOOR_RIGHTS.find((entry) => entry.action === action)?.right as keyof DoorRights
+}
+
 /** What {@link decideAccess} found. `reason` and `fix` hold names, never values. */
 export type AccessDecision =
   | { allowed: true }
@@ -200,8 +205,7 @@ export function decideAccess(input: {
   // Writing a secret that does not exist changes nothing: the store answers SECRET_NOT_FOUND.
   if (action === 'write' && secret === null) return { allowed: true }
   const rights = rightsFor(rules, door, name)
-  const right = DOOR_RIGHTS.find((entry) => entry.action === action)?.right as keyof DoorRights
-  if (rights[right]) return { allowed: true }
+  if (rights[rightOf(action)]) return { allowed: true }
   return {
     allowed: false,
     floor: false,
@@ -228,8 +232,9 @@ export interface DoorClient extends VaultClient {
   /** The door's name now. */
   readonly door: string
   /**
-   * Resolves with the secret's metadata (null when it does not exist) when the door may do
-   * `action` with `name`; otherwise audits the refusal and throws ACCESS_DENIED with the fix.
+   * Resolves with the secret's metadata (null when it does not exist, and at the CLI door,
+   * which needs no metadata when a right is granted) when the door may do `action` with
+   * `name`; otherwise audits the refusal and throws ACCESS_DENIED with the fix.
    */
   authorize(action: DoorAction, name: string): Promise<SecretMetadata | null>
   /** The rights the door has over `name` (what `keywarden policy check` shows). */
@@ -282,8 +287,19 @@ export function restrictToDoor(client: VaultClient, options: DoorOptions): DoorC
 
   const authorize = async (action: DoorAction, name: string, known?: SecretMetadata | null) => {
     validateSecretName(name)
+    const door = doorName()
+    const loaded = await rules()
+    // The floors are for agent doors only, so the CLI needs the secret's metadata only when a
+    // rule takes the right away: an import of many secrets does not list the vault each time.
+    if (
+      known === undefined &&
+      !isAgentDoor(door) &&
+      rightsFor(loaded, door, name)[rightOf(action)]
+    ) {
+      return null
+    }
     const secret = known === undefined ? await find(name) : known
-    const decision = decideAccess({ door: doorName(), action, name, secret, rules: await rules() })
+    const decision = decideAccess({ door, action, name, secret, rules: loaded })
     if (!decision.allowed) refuse(name, action, decision.reason, decision.fix)
     return secret
   }
@@ -301,6 +317,8 @@ export function restrictToDoor(client: VaultClient, options: DoorOptions): DoorC
         )
       }
     }
+    const rights = rightsFor(await rules(), doorName(), name)
+    if (!isAgentDoor(doorName()) && rights.canWrite && rights.canCreate) return
     const secret = await find(name)
     await authorize(secret === null ? 'create' : 'write', name, secret)
   }
