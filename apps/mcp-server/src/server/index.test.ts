@@ -1096,8 +1096,7 @@ describe('untrusted text', () => {
     expect(text.split('\n')).toHaveLength(2)
 
     const audit = await logged('query_audit_log', { secret: 'planted_note', failed_only: true })
-    const [record] = (audit.structuredContent as { records: Array<Record<string, string>> })
-      .records
+    const [record] = (audit.structuredContent as { records: Array<Record<string, string>> }).records
     expect(Array.from(record?.error_message ?? '').length).toBeLessThanOrEqual(200)
     expect(Array.from(record?.accessed_by ?? '').length).toBeLessThanOrEqual(200)
     expect(textOf(audit)).toContain(`by ${JSON.stringify(record?.accessed_by)}`)

@@ -16,7 +16,7 @@ export const deleteSecretTool = defineTool({
   name: 'delete_secret',
   title: 'Delete a secret',
   description:
-    'Deletes a secret and its value for good. When the client supports elicitation the user is asked to confirm; otherwise it requires confirm: true, so ask the user first.',
+    "Deletes a secret and its value for good. When the client supports elicitation the user is asked to confirm; otherwise it requires confirm: true, so ask the user first. Keywarden's own credentials and protected secrets are refused, and changing an existing secret needs the user's door policy (keywarden policy set DOOR NAME --allow write).",
   inputSchema: z.strictObject({
     name: nameInput,
     confirm: z

@@ -13,7 +13,7 @@ export const rotateSecretTool = defineTool({
   name: 'rotate_secret',
   title: 'Rotate a secret',
   description:
-    'Replaces a secret value with a new one; the previous value stays available to its users for grace_hours (default 24, 0 drops it at once). The value is never echoed back.',
+    "Replaces a secret value with a new one; the previous value stays available to its users for grace_hours (default 24, 0 drops it at once). The value is never echoed back. Keywarden's own credentials and protected secrets are refused, and changing an existing secret needs the user's door policy (keywarden policy set DOOR NAME --allow write).",
   inputSchema: z.strictObject({
     name: nameInput,
     value: z.string().describe('The new secret value'),

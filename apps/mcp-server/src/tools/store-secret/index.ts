@@ -12,7 +12,7 @@ export const storeSecretTool = defineTool({
   name: 'store_secret',
   title: 'Store a secret',
   description:
-    'Creates a secret, or replaces the value of an existing one as a new version. The value is never echoed back. It does not make the secret readable by agents; only the user can (keywarden set NAME --agent-visible).',
+    "Creates a secret, or replaces the value of an existing one as a new version. The value is never echoed back. It does not make the secret readable by agents; only the user can (keywarden set NAME --agent-visible). Keywarden's own credentials and protected secrets are refused, and changing an existing secret needs the user's door policy (keywarden policy set DOOR NAME --allow write).",
   inputSchema: z.strictObject({
     name: nameInput,
     value: z.string().describe('The secret value'),
