@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import type { AuditRecord, SecretAlert, SecretMetadata } from '../store/index.ts'
-import { auditRecordJson, secretAlertJson, secretMetadataJson } from './index.ts'
+import {
+  auditRecordJson,
+  boundedUntrustedText,
+  secretAlertJson,
+  secretMetadataJson,
+  UNTRUSTED_TEXT_MAX,
+} from './index.ts'
 
 const created = new Date('2026-11-01T10:00:00.000Z')
 
@@ -85,5 +91,17 @@ describe('wire shapes', () => {
       accessed_by: 'cli',
       occurred_at: '2026-11-01T10:00:00.000Z',
     })
+  })
+})
+
+describe('untrusted text', () => {
+  it('is cut at the limit without splitting a character, and loses its control characters', () => {
+    expect(boundedUntrustedText('short')).toBe('short')
+    const long = '😀'.repeat(UNTRUSTED_TEXT_MAX + 5)
+    const cut = boundedUntrustedText(long)
+    expect(Array.from(cut)).toHaveLength(UNTRUSTED_TEXT_MAX)
+    expect(cut.endsWith('😀…')).toBe(true)
+    expect(boundedUntrustedText('a\rb\u001b[2Jc\u2028d\ne\tf')).toBe('a b [2Jc d\ne\tf')
+    expect(boundedUntrustedText('x'.repeat(10), 4)).toBe('xxx…')
   })
 })
