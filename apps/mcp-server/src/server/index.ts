@@ -14,7 +14,7 @@
  * under Deno; process spawning comes in through {@link KeywardenMcpServerOptions.runCommand}.
  * @module
  */
-import { restrictToDoor, type VaultClient } from '@keywarden/core'
+import { type DoorClient, restrictToDoor, type VaultClient } from '@keywarden/core'
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import type { HttpRequestOptions } from '../http-request/index.ts'
 import { createToolLogger } from '../logging/index.ts'
@@ -125,6 +125,10 @@ const TOOLS: readonly ToolEntry[] = [
  */
 export const TOOL_NAMES: readonly string[] = TOOLS.map((tool) => tool.name)
 
+function isDoorClient(client: VaultClient): client is DoorClient {
+  return typeof (client as Partial<DoorClient>).authorize === 'function'
+}
+
 /**
  * Creates an MCP server with the Keywarden tools over `client`, restricted to the server's
  * door (see {@link KeywardenMcpServerOptions.door}). The caller connects a transport and owns
@@ -146,10 +150,15 @@ export function createKeywardenMcpServer(
     },
   )
   const log = createToolLogger(server, options.log)
-  const door = restrictToDoor(client, {
-    door: options.door ?? (() => mcpDoorName(server.server.getClientVersion()?.name)),
-    ...(options.policyTtlMs === undefined ? {} : { policyTtlMs: options.policyTtlMs }),
-  })
+  // A client already restricted to this very door (the edge plugin's) keeps its rule cache
+  // across requests; anything else is wrapped here, so no tool ever acts unrestricted.
+  const door =
+    isDoorClient(client) && options.door !== undefined && client.door === options.door
+      ? client
+      : restrictToDoor(client, {
+          door: options.door ?? (() => mcpDoorName(server.server.getClientVersion()?.name)),
+          ...(options.policyTtlMs === undefined ? {} : { policyTtlMs: options.policyTtlMs }),
+        })
   registerTools(TOOLS, { client: door, server, log }, options)
   return server
 }
