@@ -23,6 +23,7 @@ import { type ClientIdentifier, CRON_TOKEN_SECRET, createBearerAuth } from '../a
 import { BASE_PATH, DEFAULT_CONFIG, type EdgePluginConfig } from '../config/index.ts'
 import { registerCronRoutes } from '../cron/index.ts'
 import { ApiError, errorBody, errorResponse, validationMessage } from '../errors/index.ts'
+import { GITHUB_TOKEN_SECRET } from '../github/client.ts'
 import { createGitHub, registerGitHubRoutes } from '../github/index.ts'
 import { registerMcpRoutes } from '../mcp/index.ts'
 import { registerMetaRoutes } from '../meta/index.ts'
@@ -100,7 +101,7 @@ export function createApp(options: CreateAppOptions) {
   // What agents reach (the REST vault and monitoring routes, /mcp) goes through the door
   // policy as the `edge` door; the plugin's own reads (its tokens, the GitHub token, the cron
   // job) use the client itself.
-  const agent = restrictToDoor(client, { door: EDGE_DOOR })
+  const agent = restrictToDoor(client, { door: EDGE_DOOR, ownCredentials: [GITHUB_TOKEN_SECRET] })
   const metadata = createMetadataCache(agent, config.metadataCacheMs, now)
   const github = createGitHub({
     client,

@@ -248,14 +248,26 @@ describe("the plugin token cannot make itself admin through /mcp (Keywarden's ow
         expect(result.isError, tool).toBe(true)
         expect(textOf(result), tool).toContain("Keywarden's own credentials")
       }
-      // The user's GitHub token: an existing secret, so no overwrite or delete by default.
+      // The GitHub token the plugin's own routes use: never written through the edge door,
+      // even by a rule, and not created in the vault where the plugin reads it from its env.
+      await fresh.client.setDoorPolicy({
+        doorPattern: 'edge',
+        secretPattern: '*',
+        canReadMetadata: true,
+        canUseHosts: true,
+        canUseCommands: true,
+        canReveal: true,
+        canWrite: true,
+        canCreate: true,
+      })
       for (const [tool, args] of [
         ['store_secret', { name: 'github_token', value: 'ghp_attacker' }],
         ['delete_secret', { name: 'github_token', confirm: true }],
+        ['reveal_secret', { name: 'github_token' }],
       ] as const) {
         const result = (await mcp.callTool({ name: tool, arguments: args })) as CallToolResult
         expect(textOf(result), tool).toContain(
-          'the door policy does not let edge change or delete github_token',
+          'github_token is a credential the edge door itself uses',
         )
       }
       expect((await fresh.client.getSecret('plugin_bearer_token')).value).toBe(tokens.bearer)
@@ -269,7 +281,7 @@ describe("the plugin token cannot make itself admin through /mcp (Keywarden's ow
           (await fresh.client.queryAudit({ failedOnly: true })).filter(
             (row) => row.accessType === 'denied',
           ),
-        (rows) => rows.length >= 7,
+        (rows) => rows.length >= 8,
       )
       expect(JSON.stringify(denied)).not.toContain(chosen)
     } finally {

@@ -129,6 +129,13 @@ describe('the decision', () => {
       }),
     ).toEqual({ allowed: true })
     expect(rightsFor([], 'mcp:x', 'a').canWrite).toBe(false)
+    // A door's own credentials are floors at that door only.
+    const own = { rules, ownCredentials: ['github_token'], name: 'github_token', secret: null }
+    expect(decideAccess({ ...own, door: 'edge', action: 'create' })).toMatchObject({
+      allowed: false,
+      floor: true,
+    })
+    expect(decideAccess({ ...own, door: 'edge', action: 'use_hosts' })).toEqual({ allowed: true })
   })
 })
 

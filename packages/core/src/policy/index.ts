@@ -181,10 +181,20 @@ export function decideAccess(input: {
   name: string
   secret: SecretMetadata | null
   rules: readonly DoorPolicyRule[]
+  /** Names this door itself reads as credentials (see {@link DoorOptions.ownCredentials}). */
+  ownCredentials?: readonly string[]
 }): AccessDecision {
   const { door, action, name, secret, rules } = input
   const sensitive = action === 'write' || action === 'create' || action === 'reveal'
   if (isAgentDoor(door) && sensitive) {
+    if (input.ownCredentials?.includes(name)) {
+      return {
+        allowed: false,
+        floor: true,
+        reason: `${name} is a credential the ${door} door itself uses: it may not write, create, rotate, delete or reveal it`,
+        fix: `change it from a terminal with \`keywarden set ${name}\``,
+      }
+    }
     if (isKeywardenCredential(name)) {
       return {
         allowed: false,
@@ -225,6 +235,13 @@ export interface DoorOptions {
   policyTtlMs?: number
   /** The clock, in ms (tests). Default `Date.now`. */
   now?: () => number
+  /**
+   * Names the door reads as its own credentials beside Keywarden's (the edge plugin's
+   * `github_token`, which its GitHub routes use): at this door they are floors too. Without
+   * it a model could create one in the vault where the door so far read it from the
+   * environment, and so choose the door's identity.
+   */
+  ownCredentials?: readonly string[]
 }
 
 /** A {@link VaultClient} restricted to one door's rights; see {@link restrictToDoor}. */
@@ -299,7 +316,14 @@ export function restrictToDoor(client: VaultClient, options: DoorOptions): DoorC
       return null
     }
     const secret = known === undefined ? await find(name) : known
-    const decision = decideAccess({ door, action, name, secret, rules: loaded })
+    const decision = decideAccess({
+      door,
+      action,
+      name,
+      secret,
+      rules: loaded,
+      ...(options.ownCredentials ? { ownCredentials: options.ownCredentials } : {}),
+    })
     if (!decision.allowed) refuse(name, action, decision.reason, decision.fix)
     return secret
   }
@@ -335,7 +359,11 @@ export function restrictToDoor(client: VaultClient, options: DoorOptions): DoorC
   const effective = (secret: SecretMetadata, loaded: readonly DoorPolicyRule[]): SecretMetadata => {
     const door = doorName()
     const rights = rightsFor(loaded, door, secret.name)
-    const own = isAgentDoor(door) && (secret.protected || isKeywardenCredential(secret.name))
+    const own =
+      isAgentDoor(door) &&
+      (secret.protected ||
+        isKeywardenCredential(secret.name) ||
+        (options.ownCredentials?.includes(secret.name) ?? false))
     return {
       ...secret,
       agentVisible: secret.agentVisible && rights.canReveal && !own,
