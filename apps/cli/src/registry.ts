@@ -61,6 +61,10 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'where the vault is and how it is doing',
     load: () => import('./commands/status.ts'),
   },
+  policy: {
+    summary: 'show and edit what each door (cli, edge, mcp:<client>) may do with each secret',
+    load: () => import('./commands/policy.ts'),
+  },
   'mcp-config': {
     summary: 'set up Claude Desktop: the keywarden-mcp entry, and wrapping servers with tokens',
     load: () => import('./commands/mcp-config.ts'),

@@ -1,6 +1,6 @@
 /**
  * Opens the vault client for a command: the store from the environment (with the global flags
- * applied), audited as `cli`. The first use of the embedded vault says where it was created.
+ * applied), audited as `cli` and restricted to the `cli` door of the door policy. The first use of the embedded vault says where it was created.
  *
  * The embedded vault is served by the keywarden agent (see @keywarden/core's node/agent),
  * started on demand, so a command does not pay PGlite's start-up; this module deliberately
@@ -10,9 +10,11 @@ import { existsSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import {
+  CLI_DOOR,
   createVaultClient,
   type Environment,
   resolveStoreConfig,
+  restrictToDoor,
   type VaultClient,
 } from '@keywarden/core'
 import type { Output } from './output.ts'
@@ -31,5 +33,6 @@ export async function openVaultClient(env: Environment, out: Output): Promise<Va
     // Only when it really was made: a failure to open is the command's to report.
     if (existsSync(join(home, 'data'))) out.note(`keywarden: created an embedded vault in ${home}`)
   }
-  return client
+  // The CLI is a door too: full rights by default, but a `cli` rule of the door policy binds it.
+  return restrictToDoor(client, { door: CLI_DOOR })
 }

@@ -50,6 +50,7 @@ async function storeCanary(storeEnv: Record<string, string>) {
     await vault.storeSecret('github_token', CANARY, {
       type: 'github_token',
       allowedHosts: [echo.host],
+      allowedCommands: [process.execPath],
     })
   } finally {
     await vault.close()
@@ -63,6 +64,8 @@ beforeAll(async () => {
   const base = {
     PATH: process.env.PATH ?? '',
     KEYWARDEN_MCP_ALLOWED_COMMANDS: process.execPath,
+    // node runs code from its arguments: allowed here only because the test says so.
+    KEYWARDEN_MCP_UNSAFE_COMMANDS: process.execPath,
   }
   stores.postgres = {
     ...base,
@@ -170,6 +173,19 @@ describe.each(['embedded', 'postgres'] as const)('keywarden-mcp over stdio on %s
       })
       const stored = await call('store_secret', { name: 'new_key', value: `${CANARY}-new` })
       expect(stored.structuredContent).toMatchObject({ name: 'new_key', stored: true })
+      // The door policy over real stdio: no overwrite of an existing secret, and never one of
+      // Keywarden's own credentials.
+      const overwrite = await call('store_secret', { name: 'new_key', value: 'replaced' })
+      expect(overwrite.content).toEqual([
+        {
+          type: 'text',
+          text: expect.stringContaining(
+            'ACCESS_DENIED: the door policy does not let mcp:claude-desktop change or delete new_key; the user can allow it with `keywarden policy set mcp:claude-desktop new_key --allow write`',
+          ),
+        },
+      ])
+      const takeover = await call('store_secret', { name: 'cron_bearer_token', value: 'mine' })
+      expect(JSON.stringify(takeover.content)).toContain("Keywarden's own credentials")
       expect((await call('reveal_secret', { name: 'github_token' })).isError).toBe(true)
       expect((await call('vault_health')).structuredContent).toMatchObject({
         accessed_by: 'mcp:claude-desktop',
@@ -204,9 +220,15 @@ describe.each(['embedded', 'postgres'] as const)('keywarden-mcp over stdio on %s
       expect(run.structuredContent).toMatchObject({ exit_code: 0, stdout: `${MASK}\n` })
 
       const audit = await call('query_audit_log', { secret: 'new_key' })
-      expect(audit.structuredContent).toMatchObject({
-        records: [{ access_type: 'store', accessed_by: 'mcp:claude-desktop', success: true }],
-      })
+      // The refused overwrite's `denied` row may or may not be written yet (client buffer).
+      const records = (audit.structuredContent as { records: unknown[] }).records
+      expect(records).toContainEqual(
+        expect.objectContaining({
+          access_type: 'store',
+          accessed_by: 'mcp:claude-desktop',
+          success: true,
+        }),
+      )
       // A malformed call is a tool error, and the server keeps answering.
       expect((await call('get_secret_metadata', { name: 42 })).isError).toBe(true)
       expect((await call('list_secrets')).isError).toBeFalsy()

@@ -13,7 +13,7 @@ import { createVaultClient } from '@keywarden/core'
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { createNodeCommandRunner } from './node/index.ts'
 import { errorText } from './results/index.ts'
-import { createKeywardenMcpServer, parseAllowedCommands } from './server/index.ts'
+import { createKeywardenMcpServer, mcpDoorName, parseAllowedCommands } from './server/index.ts'
 
 const { name: packageName, version } = JSON.parse(
   await readFile(new URL('../package.json', import.meta.url), 'utf8'),
@@ -28,32 +28,28 @@ The vault is configured as for the keywarden CLI: the embedded vault by default,
 KEYWARDEN_DATABASE_URL + KEYWARDEN_ROOT_KEY (PostgreSQL), or Supabase when configured.
 
 run_command is off unless KEYWARDEN_MCP_ALLOWED_COMMANDS lists the executables the model may
-run, comma-separated: bare names found on PATH (gh,git) or absolute paths.
+run, comma-separated: bare names found on PATH (terraform,doctl) or absolute paths. A secret is
+injected only into executables its allowed_commands list (keywarden set NAME --allow-command X).
+Executables that run code from their arguments or configuration (shells, interpreters, git,
+gh, env, find, xargs...) are refused unless KEYWARDEN_MCP_UNSAFE_COMMANDS lists them too:
+that equals revealing every secret given to them (keywarden mcp-config --allow-command X
+--i-understand-this-reveals writes both).
 `
 
 const log = (message: string) => process.stderr.write(`keywarden-mcp: ${message}\n`)
 
-/** `mcp:<client name>`, made safe for the audit log. */
-function accessorFor(clientName: string | undefined): string {
-  const cleaned = (clientName ?? '')
-    .toLowerCase()
-    .replace(/[^a-z0-9._-]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 64)
-  return cleaned === '' ? 'mcp' : `mcp:${cleaned}`
-}
-
 async function serve(): Promise<void> {
   let clientName: () => string | undefined = () => undefined
   // Asked at each access: the client introduces itself at initialize, after this point.
-  const vault = createVaultClient({ accessedBy: () => accessorFor(clientName()) })
+  const vault = createVaultClient({ accessedBy: () => mcpDoorName(clientName()) })
   const allowedCommands = parseAllowedCommands(process.env.KEYWARDEN_MCP_ALLOWED_COMMANDS)
+  const unsafeCommands = parseAllowedCommands(process.env.KEYWARDEN_MCP_UNSAFE_COMMANDS)
   const server = createKeywardenMcpServer(vault, {
     name: 'keywarden',
     version,
     log,
     ...(allowedCommands.length > 0
-      ? { runCommand: { allowedCommands, runner: createNodeCommandRunner() } }
+      ? { runCommand: { allowedCommands, unsafeCommands, runner: createNodeCommandRunner() } }
       : {}),
   })
   clientName = () => server.server.getClientVersion()?.name

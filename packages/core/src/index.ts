@@ -84,6 +84,26 @@ export {
   type WebhookOptions,
 } from './notify/index.ts'
 export {
+  type AccessDecision,
+  allowCommand,
+  CLI_DOOR,
+  DOOR_RIGHTS,
+  type DoorAction,
+  type DoorClient,
+  type DoorOptions,
+  type DoorRights,
+  decideAccess,
+  defaultRights,
+  EDGE_DOOR,
+  isAgentDoor,
+  isKeywardenCredential,
+  KEYWARDEN_CREDENTIALS,
+  matchesPattern,
+  restrictToDoor,
+  rightsFor,
+  ruleFor,
+} from './policy/index.ts'
+export {
   compileRedaction,
   createRedactor,
   createStreamRedactor,
@@ -117,6 +137,7 @@ export {
   type AuditFilter,
   type AuditRecord,
   type AuditVerification,
+  type DoorPolicyRule,
   type ExpiringSecret,
   type NotificationClaim,
   type RiskLevel,
@@ -128,6 +149,7 @@ export {
   type SecretStore,
   type SecretType,
   type Severity,
+  type StoredDoorPolicyRule,
   type StoredSecret,
   type StoreKind,
   type StoreSecretInput,
@@ -135,6 +157,7 @@ export {
 export {
   type AuditRecordJson,
   auditRecordJson,
+  boundedUntrustedText,
   type ExpiringSecretJson,
   expiringSecretJson,
   type SecretAlertJson,
@@ -143,4 +166,5 @@ export {
   secretAlertJson,
   secretMetadataJson,
   secretMetricJson,
+  UNTRUSTED_TEXT_MAX,
 } from './wire/index.ts'

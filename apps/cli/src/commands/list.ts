@@ -14,10 +14,12 @@ last changed and rotated, and when rotation falls due. Values are never shown.
 Options:
   --json   an array of {"name", "description", "type", "version", "createdAt", "updatedAt",
            "lastRotatedAt", "expiresAt", "rotationIntervalDays", "rotationDueAt",
-           "previousValidUntil", "agentVisible", "allowedHosts"} with ISO 8601 dates
+           "previousValidUntil", "agentVisible", "allowedHosts", "allowedCommands",
+           "protected"} with ISO 8601 dates
 
-An AGENT column (visible or hidden: whether AI agents may read the value) appears once any
-secret is visible to agents or has allowed hosts; --json lists the hosts.
+An AGENT column (visible or hidden: whether AI agents may read the value; "protected" when no
+agent door may change or reveal it) appears once any secret is visible to agents, has allowed
+hosts or commands, or is protected; --json lists the hosts and commands.
 
 Examples:
   keywarden list
@@ -41,7 +43,13 @@ export const run: CommandModule['run'] = async (context, { positionals }) => {
   }
   const now = Date.now()
   const withExpiry = secrets.some((secret) => secret.expiresAt !== null)
-  const withAgent = secrets.some((secret) => secret.agentVisible || secret.allowedHosts.length > 0)
+  const withAgent = secrets.some(
+    (secret) =>
+      secret.agentVisible ||
+      secret.protected ||
+      secret.allowedHosts.length > 0 ||
+      secret.allowedCommands.length > 0,
+  )
   out.table(
     [
       { key: 'name', header: 'NAME' },
@@ -65,7 +73,7 @@ export const run: CommandModule['run'] = async (context, { positionals }) => {
       rotated: secret.lastRotatedAt === null ? 'never' : relativeOrDash(secret.lastRotatedAt, now),
       due: dueCell(secret.rotationDueAt, now, 'overdue', context.out.paint.red),
       expires: dueCell(secret.expiresAt, now, 'expired', context.out.paint.red),
-      agent: secret.agentVisible ? 'visible' : 'hidden',
+      agent: `${secret.agentVisible ? 'visible' : 'hidden'}${secret.protected ? ', protected' : ''}`,
     })),
   )
   return 0
@@ -87,6 +95,8 @@ function toJson(secret: SecretMetadata) {
     previousValidUntil: secret.previousValidUntil,
     agentVisible: secret.agentVisible,
     allowedHosts: secret.allowedHosts,
+    allowedCommands: secret.allowedCommands,
+    protected: secret.protected,
   }
 }
 

@@ -184,18 +184,25 @@ describe('keywarden mcp-config', () => {
   })
 
   it('writes --allow-command as KEYWARDEN_MCP_ALLOWED_COMMANDS, checked as keywarden-mcp does', async () => {
-    const result = await keywarden([
-      '--allow-command',
-      'gh',
-      '--allow-command',
-      'git,/usr/local/bin/terraform',
-    ])
+    const args = ['--allow-command', 'gh', '--allow-command', 'git,/usr/local/bin/terraform']
+    // gh and git run code from their arguments (gh alias --shell, git -c alias.x=!...).
+    const refused = await keywarden(args)
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toMatch(
+      /^keywarden: --allow-command gh, git: they run code .* the same as revealing it\. keywarden-mcp refuses it unless you add --i-understand-this-reveals\n$/,
+    )
+    const result = await keywarden([...args, '--i-understand-this-reveals'])
     expect(result.code).toBe(0)
     expect((JSON.parse(result.stdout) as Config).mcpServers.keywarden?.env).toEqual({
       KEYWARDEN_STORE: 'postgres',
       KEYWARDEN_DATABASE_URL: database.url,
       KEYWARDEN_MCP_ALLOWED_COMMANDS: 'gh,git,/usr/local/bin/terraform',
+      KEYWARDEN_MCP_UNSAFE_COMMANDS: 'gh,git',
     })
+    const safe = await keywarden(['--allow-command', 'terraform'])
+    expect((JSON.parse(safe.stdout) as Config).mcpServers.keywarden?.env).not.toHaveProperty(
+      'KEYWARDEN_MCP_UNSAFE_COMMANDS',
+    )
     const bad = await keywarden(['--allow-command', 'sh -c'])
     expect(bad.code).toBe(2)
     expect(bad.stderr).toMatch(/^keywarden: --allow-command: allowed commands must be bare names/)

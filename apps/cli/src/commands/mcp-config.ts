@@ -16,7 +16,7 @@ import {
   type VaultClient,
   validateSecretValue,
 } from '@keywarden/core'
-import { parseAllowedCommands } from '@keywarden/mcp-server'
+import { parseAllowedCommands, runsArbitraryCode } from '@keywarden/mcp-server'
 import type { CommandContext, CommandModule } from '../context.ts'
 import { UsageError } from '../errors.ts'
 import { replaceAtomically, writeBackup } from '../files.ts'
@@ -31,10 +31,12 @@ export const options: CommandModule['options'] = {
   config: { type: 'string' },
   yes: { type: 'boolean', short: 'y' },
   'allow-command': { type: 'string', multiple: true },
+  'i-understand-this-reveals': { type: 'boolean' },
 }
 
 /** The `--help` text. */
-export const help = `Usage: keywarden mcp-config [--write] [--wrap [--yes]] [--allow-command CMD ...] [--config PATH] [--json]
+export const help = `Usage: keywarden mcp-config [--write] [--wrap [--yes]] [--allow-command CMD ... [--i-understand-this-reveals]]
+                            [--config PATH] [--json]
 
 Prints the Claude Desktop "mcpServers" entry for keywarden-mcp, the Keywarden MCP server.
 The entry starts keywarden-mcp with the node that runs this CLI (Claude Desktop's PATH often
@@ -66,7 +68,14 @@ Options:
   --allow-command CMD
                   let the model run CMD through keywarden-mcp's run_command (repeatable or
                   comma-separated: a bare name found on PATH, or an absolute path); written
-                  to the entry as KEYWARDEN_MCP_ALLOWED_COMMANDS
+                  to the entry as KEYWARDEN_MCP_ALLOWED_COMMANDS. A secret still goes only
+                  into executables its own allowed_commands lists (keywarden set NAME
+                  --allow-command CMD)
+  --i-understand-this-reveals
+                  needed for an executable that runs code from its arguments or config
+                  (sh, bash, node, python, git, gh, env, find, xargs, make, npm, ssh, awk,
+                  sed...): the model can make it print any secret given to it, so this is
+                  the same as revealing those secrets. Written as KEYWARDEN_MCP_UNSAFE_COMMANDS
   --config PATH   use this file instead of Claude Desktop's
   --json          {"file", "written", "backup", "mcpServers", "keywarden", "omitted",
                   "wrapped", "alreadyWrapped", "refused"}
@@ -75,7 +84,8 @@ Examples:
   keywarden mcp-config
   keywarden mcp-config --write
   keywarden mcp-config --write --wrap
-  keywarden mcp-config --write --allow-command gh,git
+  keywarden mcp-config --write --allow-command terraform,doctl
+  keywarden mcp-config --write --allow-command git --i-understand-this-reveals
   keywarden mcp-config --wrap --yes --config ./claude_desktop_config.json`
 
 /** The key of Keywarden's own server in `mcpServers`. */
@@ -114,6 +124,10 @@ export const run: CommandModule['run'] = async (context, { positionals, values }
 
   const configuration = keywardenEnvironment(context.env)
   const allowedCommands = allowedCommandsOption(values['allow-command'])
+  const unsafeCommands = unsafeCommandsOf(
+    allowedCommands,
+    values['i-understand-this-reveals'] === true,
+  )
   const entry: JsonObject = {
     ...(await mcpServerLauncher()),
     env: {
@@ -121,6 +135,9 @@ export const run: CommandModule['run'] = async (context, { positionals, values }
       ...(allowedCommands === undefined
         ? {}
         : { KEYWARDEN_MCP_ALLOWED_COMMANDS: allowedCommands.join(',') }),
+      ...(unsafeCommands.length === 0
+        ? {}
+        : { KEYWARDEN_MCP_UNSAFE_COMMANDS: unsafeCommands.join(',') }),
     },
   }
   const snippet = { mcpServers: { [SERVER_NAME]: entry } }
@@ -329,6 +346,20 @@ function allowedCommandsOption(option: unknown): string[] | undefined {
   }
   if (commands.length === 0) throw new UsageError('--allow-command needs a command, e.g. gh')
   return commands
+}
+
+/**
+ * The allowed commands that run code from their arguments: refused unless the user said they
+ * understand that this equals revealing, and then written out as such.
+ */
+function unsafeCommandsOf(commands: readonly string[] | undefined, understood: boolean): string[] {
+  const unsafe = (commands ?? []).filter(runsArbitraryCode)
+  if (unsafe.length > 0 && !understood) {
+    throw new UsageError(
+      `--allow-command ${unsafe.join(', ')}: ${unsafe.length === 1 ? 'it runs' : 'they run'} code taken from its arguments or configuration (e.g. git -c alias.x='!printenv NAME' x), so the model could print any secret injected into it: that is the same as revealing it. keywarden-mcp refuses it unless you add --i-understand-this-reveals`,
+    )
+  }
+  return unsafe
 }
 
 function setting(env: Environment, name: string): string | undefined {

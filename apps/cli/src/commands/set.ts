@@ -5,6 +5,7 @@ import {
   type StoreSecretInput,
   validateSecretName,
 } from '@keywarden/core'
+import { parseAllowedCommands, runsArbitraryCode } from '@keywarden/mcp-server'
 import type { CommandModule } from '../context.ts'
 import { UsageError } from '../errors.ts'
 import { readSecretValue } from '../input.ts'
@@ -19,7 +20,14 @@ export const options: CommandModule['options'] = {
   'no-agent-visible': { type: 'boolean' },
   'allow-host': { type: 'string', multiple: true },
   'no-allowed-hosts': { type: 'boolean' },
+  'allow-command': { type: 'string', multiple: true },
+  'no-allowed-commands': { type: 'boolean' },
+  'i-understand-this-reveals': { type: 'boolean' },
+  protected: { type: 'boolean' },
+  'no-protected': { type: 'boolean' },
 }
+
+const MAX_COMMANDS = 32
 
 /** As the SQL API checks it (keywarden.is_valid_host); checked here first so a typo costs nothing. */
 const HOST =
@@ -28,6 +36,8 @@ const MAX_HOSTS = 32
 
 export const help = `Usage: keywarden set NAME [--description TEXT] [--type TYPE] [--expires-in 90d | --expires-at ISO]
                      [--agent-visible | --no-agent-visible] [--allow-host HOST ... | --no-allowed-hosts]
+                     [--allow-command CMD ... [--i-understand-this-reveals] | --no-allowed-commands]
+                     [--protected | --no-protected]
 
 Stores a secret. The value is read from stdin when it is piped, else from a hidden prompt;
 never from the command line, where shell history and ps would keep it. Storing a name again
@@ -45,6 +55,17 @@ Options:
   --allow-host HOST    a host agents may send the secret to (the MCP server's http_request):
                        api.github.com, *.example.com, localhost:8080; repeat for more (up to
                        32). Replaces the secret's list; --no-allowed-hosts empties it
+  --allow-command CMD  an executable agents may inject the secret into (the MCP server's
+                       run_command): a name such as terraform (matches that file name) or an
+                       absolute path (matches only that path); repeat or comma-separate (up to
+                       32). Replaces the list; --no-allowed-commands empties it (the default)
+  --i-understand-this-reveals
+                       needed to allow an executable that runs code from its arguments or
+                       config (sh, bash, node, python, git, gh, env, find, xargs, make, npm,
+                       ssh, awk, sed...): any agent that may run it can print the secret, so
+                       this is the same as revealing it
+  --protected          no agent door may write, rotate, delete or reveal it (only this CLI);
+                       --no-protected lifts the mark
   --json               {"name", "id", "created"}
 
 Examples:
@@ -52,6 +73,7 @@ Examples:
   keywarden set openai_api_key --type api_key --expires-in 90d
   pbpaste | keywarden set github_token --allow-host api.github.com --allow-host uploads.github.com
   pbpaste | keywarden set github_token --no-allowed-hosts --no-agent-visible
+  pbpaste | keywarden set do_token --allow-command doctl --protected
 
 Options left out keep what the secret had. Changing them needs the value again (pipe the same
 value: it makes no new version).`
@@ -114,7 +136,48 @@ function metadataFrom(values: Record<string, unknown>): StoreSecretInput {
   }
   if (values['no-allowed-hosts'] === true) metadata.allowedHosts = []
   if (hosts.length > 0) metadata.allowedHosts = allowedHosts(hosts)
+  const commands = Array.isArray(values['allow-command']) ? values['allow-command'].map(String) : []
+  if (commands.length > 0 && values['no-allowed-commands'] === true) {
+    throw new UsageError('give --allow-command or --no-allowed-commands, not both')
+  }
+  if (values['no-allowed-commands'] === true) metadata.allowedCommands = []
+  if (commands.length > 0) {
+    metadata.allowedCommands = allowedCommands(
+      commands,
+      values['i-understand-this-reveals'] === true,
+    )
+  }
+  if (values.protected === true && values['no-protected'] === true) {
+    throw new UsageError('give --protected or --no-protected, not both')
+  }
+  if (values.protected === true) metadata.protected = true
+  if (values['no-protected'] === true) metadata.protected = false
   return metadata
+}
+
+/**
+ * Checked with keywarden-mcp's own parser; an executable that runs code from its arguments is
+ * refused unless the user says they understand that this equals revealing the secret.
+ */
+function allowedCommands(entries: readonly string[], understood: boolean): string[] {
+  let commands: string[]
+  try {
+    commands = parseAllowedCommands(entries.join(','))
+  } catch (error) {
+    throw new UsageError(
+      `--allow-command: ${error instanceof Error ? error.message : String(error)}`,
+    )
+  }
+  if (commands.length > MAX_COMMANDS) {
+    throw new UsageError(`--allow-command: at most ${MAX_COMMANDS} commands`)
+  }
+  const unsafe = commands.filter(runsArbitraryCode)
+  if (unsafe.length > 0 && !understood) {
+    throw new UsageError(
+      `--allow-command ${unsafe.join(', ')}: ${unsafe.length === 1 ? 'it runs' : 'they run'} code taken from arguments or configuration (e.g. git -c alias.x='!printenv NAME' x), so an agent allowed to run it can print the secret: that is the same as revealing it. Add --i-understand-this-reveals to allow it anyway`,
+    )
+  }
+  return commands
 }
 
 /** Lower-cased, duplicates dropped, each checked; the entry is not echoed (it may be a value). */

@@ -230,6 +230,40 @@ describe('every answer', () => {
   })
 })
 
+describe('the edge door', () => {
+  it('hides what the door policy does not let edge read, on every REST route', async () => {
+    await vault.client.storeSecret('hidden_deploy_key', 'h'.repeat(24))
+    await vault.client.setDoorPolicy({
+      doorPattern: 'edge',
+      secretPattern: 'hidden_*',
+      canReadMetadata: false,
+      canUseHosts: false,
+      canUseCommands: false,
+      canReveal: false,
+      canWrite: false,
+      canCreate: false,
+    })
+    try {
+      const fresh = createApp({ client: vault.client })
+      expect(await secretNames(fresh)).not.toContain('hidden_deploy_key')
+      const one = await fresh.request(`${BASE_PATH}/secrets/hidden_deploy_key`, {
+        headers: { authorization: `Bearer ${tokens.bearer}` },
+      })
+      expect(one.status).toBe(404)
+      const audit = await fresh.request(`${BASE_PATH}/audit?secret=hidden_deploy_key`, {
+        headers: { authorization: `Bearer ${tokens.bearer}` },
+      })
+      expect(audit.status).toBe(403)
+      expect(JSON.stringify(await audit.json())).toContain(
+        'keywarden policy set edge hidden_deploy_key --allow read-metadata',
+      )
+    } finally {
+      await vault.client.deleteDoorPolicy('edge', 'hidden_*')
+      await vault.client.deleteSecret('hidden_deploy_key')
+    }
+  })
+})
+
 describe('/mcp', () => {
   /** The SDK's client, connected to `target` through `app.request` instead of a socket. */
   const connect = async (target: EdgePluginApp) => {

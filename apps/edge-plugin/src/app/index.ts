@@ -15,7 +15,7 @@
  * @module
  */
 import { OpenAPIHono } from '@hono/zod-openapi'
-import type { VaultClient } from '@keywarden/core'
+import { EDGE_DOOR, restrictToDoor, type VaultClient } from '@keywarden/core'
 import type { MiddlewareHandler } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
@@ -28,6 +28,7 @@ import {
 import { BASE_PATH, DEFAULT_CONFIG, type EdgePluginConfig } from '../config/index.ts'
 import { registerCronRoutes } from '../cron/index.ts'
 import { ApiError, errorBody, errorResponse, validationMessage } from '../errors/index.ts'
+import { GITHUB_TOKEN_SECRET } from '../github/client.ts'
 import { createGitHub, registerGitHubRoutes } from '../github/index.ts'
 import { registerMcpRoutes } from '../mcp/index.ts'
 import { registerMetaRoutes } from '../meta/index.ts'
@@ -108,7 +109,11 @@ export function createApp(options: CreateAppOptions) {
   const auth = createBearerAuth(authOptions)
   // The scheduler's door: same checks and failure limit, its own token.
   const cronAuth = createBearerAuth({ ...authOptions, secretName: CRON_TOKEN_SECRET })
-  const metadata = createMetadataCache(client, config.metadataCacheMs, now)
+  // What agents reach (the REST vault and monitoring routes, /mcp) goes through the door
+  // policy as the `edge` door; the plugin's own reads (its tokens, the GitHub token, the cron
+  // job) use the client itself.
+  const agent = restrictToDoor(client, { door: EDGE_DOOR, ownCredentials: [GITHUB_TOKEN_SECRET] })
+  const metadata = createMetadataCache(agent, config.metadataCacheMs, now)
   const github = createGitHub({
     client,
     baseUrl: config.githubApiUrl,
@@ -116,8 +121,8 @@ export function createApp(options: CreateAppOptions) {
   })
 
   registerMetaRoutes(app, { client, config })
-  registerVaultRoutes(app, { client, metadata, auth })
-  registerMonitoringRoutes(app, { client, auth })
+  registerVaultRoutes(app, { client: agent, metadata, auth })
+  registerMonitoringRoutes(app, { client: agent, auth })
   registerGitHubRoutes(app, { github, auth })
   registerCronRoutes(app, {
     client,
@@ -125,7 +130,7 @@ export function createApp(options: CreateAppOptions) {
     ...(config.webhookUrl ? { webhookUrl: config.webhookUrl } : {}),
   })
   registerMcpRoutes(app, {
-    client,
+    client: agent,
     auth,
     version: config.version,
     onRequestDone: () => metadata.clear(),

@@ -4,6 +4,9 @@
  * token refused, the failure limit shared with the main auth's rules), one reminder per due
  * secret, none the second time, and no value anywhere.
  */
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createVaultClient } from '../../../../packages/core/src/index.ts'
 import { until } from '../../../../packages/core/src/testing/expect.ts'
@@ -199,6 +202,92 @@ describe('the rotation check', () => {
       status: 400,
       body: { error: { code: 'INVALID_REQUEST' } },
     })
+  })
+})
+
+describe("the plugin token cannot make itself admin through /mcp (Keywarden's own credentials)", () => {
+  /** The SDK's MCP client on `target`'s /mcp, with the plugin token. */
+  async function mcpOn(target: EdgePluginApp) {
+    const mcp = new Client({ name: 'attacker', version: '0.0.0' })
+    await mcp.connect(
+      new StreamableHTTPClientTransport(new URL(`http://localhost${BASE_PATH}/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${tokens.bearer}` } },
+        fetch: async (url, init) => target.request(String(url), init),
+      }),
+    )
+    return mcp
+  }
+  const chosen = `kwc_${crypto.randomUUID().replaceAll('-', '')}`
+  const textOf = (result: CallToolResult) => JSON.stringify(result.content)
+
+  it('refuses store_secret cron_bearer_token, so the chosen value never opens the cron route', async () => {
+    const fresh = await createTestVault({
+      secrets: { plugin_bearer_token: tokens.bearer, github_token: 'ghp_the_users_own_token' },
+    })
+    const target = createApp({ client: fresh.client })
+    const mcp = await mcpOn(target)
+    try {
+      const stored = (await mcp.callTool({
+        name: 'store_secret',
+        arguments: { name: 'cron_bearer_token', value: chosen },
+      })) as CallToolResult
+      expect(stored.isError).toBe(true)
+      expect(textOf(stored)).toContain(
+        "ACCESS_DENIED: cron_bearer_token is one of Keywarden's own credentials",
+      )
+      // The exact attack: the chosen value must not open POST /cron/rotation-check.
+      const opened = await cron(`Bearer ${chosen}`, { target, ip: '198.51.100.7' })
+      expect(opened.status).toBe(503)
+      for (const [tool, args] of [
+        ['store_secret', { name: 'plugin_bearer_token', value: chosen }],
+        ['rotate_secret', { name: 'plugin_bearer_token', value: chosen }],
+        ['delete_secret', { name: 'plugin_bearer_token', confirm: true }],
+        ['reveal_secret', { name: 'plugin_bearer_token' }],
+      ] as const) {
+        const result = (await mcp.callTool({ name: tool, arguments: args })) as CallToolResult
+        expect(result.isError, tool).toBe(true)
+        expect(textOf(result), tool).toContain("Keywarden's own credentials")
+      }
+      // The GitHub token the plugin's own routes use: never written through the edge door,
+      // even by a rule, and not created in the vault where the plugin reads it from its env.
+      await fresh.client.setDoorPolicy({
+        doorPattern: 'edge',
+        secretPattern: '*',
+        canReadMetadata: true,
+        canUseHosts: true,
+        canUseCommands: true,
+        canReveal: true,
+        canWrite: true,
+        canCreate: true,
+      })
+      for (const [tool, args] of [
+        ['store_secret', { name: 'github_token', value: 'ghp_attacker' }],
+        ['delete_secret', { name: 'github_token', confirm: true }],
+        ['reveal_secret', { name: 'github_token' }],
+      ] as const) {
+        const result = (await mcp.callTool({ name: tool, arguments: args })) as CallToolResult
+        expect(textOf(result), tool).toContain(
+          'github_token is a credential the edge door itself uses',
+        )
+      }
+      expect((await fresh.client.getSecret('plugin_bearer_token')).value).toBe(tokens.bearer)
+      expect((await fresh.client.getSecret('github_token')).value).toBe('ghp_the_users_own_token')
+      expect((await fresh.client.listSecrets()).map((s) => s.name)).not.toContain(
+        'cron_bearer_token',
+      )
+      const denied = await until(
+        'the refusals in the audit log',
+        async () =>
+          (await fresh.client.queryAudit({ failedOnly: true })).filter(
+            (row) => row.accessType === 'denied',
+          ),
+        (rows) => rows.length >= 8,
+      )
+      expect(JSON.stringify(denied)).not.toContain(chosen)
+    } finally {
+      await mcp.close()
+      await fresh.cleanup()
+    }
   })
 })
 

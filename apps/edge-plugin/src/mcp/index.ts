@@ -10,7 +10,7 @@
  * @module
  */
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi'
-import type { VaultClient } from '@keywarden/core'
+import { EDGE_DOOR, type VaultClient } from '@keywarden/core'
 import { createKeywardenMcpServer } from '@keywarden/mcp-server'
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'
 import type { MiddlewareHandler } from 'hono'
@@ -56,6 +56,7 @@ export function registerMcpRoutes(app: OpenAPIHono, deps: McpRouteDeps) {
     }),
     async (c) => {
       const server = createKeywardenMcpServer(deps.client, {
+        door: EDGE_DOOR,
         name: 'keywarden-edge',
         version: deps.version,
       })

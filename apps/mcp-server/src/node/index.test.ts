@@ -2,9 +2,12 @@
  * The Node process runner behind run_command, with real processes. Masking, limits and audit
  * are the tool's and are tested in ../server/index.test.ts; here: what the runner itself owes.
  */
+import { mkdtemp, rm, symlink } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { CommandRequest } from '../run-command/index.ts'
-import { childEnvironment, createNodeCommandRunner } from './index.ts'
+import { childEnvironment, createNodeCommandRunner, resolveExecutable } from './index.ts'
 
 function request(overrides: Partial<CommandRequest> & { output?: string[] }): CommandRequest {
   const output = overrides.output ?? []
@@ -66,6 +69,30 @@ describe('createNodeCommandRunner', () => {
     )
     controller.abort()
     expect(await running).toEqual({ exitCode: null, signal: 'SIGKILL' })
+  })
+
+  it('refuses a link whose name hides a code-running executable', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kw-link-'))
+    try {
+      const disguised = join(dir, 'innocent-tool')
+      await symlink('/bin/sh', disguised)
+      const runner = createNodeCommandRunner({ env: { PATH: dir } })
+      const request = {
+        args: ['-c', 'echo ran'],
+        env: {},
+        signal: new AbortController().signal,
+        onOutput: () => {},
+      }
+      for (const command of [disguised, 'innocent-tool']) {
+        await expect(runner.run({ ...request, command })).rejects.toMatchObject({
+          code: 'ACCESS_DENIED',
+          message: expect.stringMatching(/^\S*innocent-tool is (dash|bash|sh), which runs code/),
+        })
+      }
+      expect(await resolveExecutable('innocent-tool', dir)).toMatch(/\/(dash|bash|sh)$/)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   it('says when a command cannot be found', async () => {

@@ -4,9 +4,18 @@
  * @module
  */
 import { spawn } from 'node:child_process'
+import { constants } from 'node:fs'
+import { access, realpath } from 'node:fs/promises'
+import { delimiter, isAbsolute, join } from 'node:path'
 import { StringDecoder } from 'node:string_decoder'
 import { KeywardenError } from '@keywarden/core'
-import type { CommandExit, CommandRequest, CommandRunner } from '../run-command/index.ts'
+import {
+  type CommandExit,
+  type CommandRequest,
+  type CommandRunner,
+  executableName,
+  runsArbitraryCode,
+} from '../run-command/index.ts'
 
 /** Options for {@link createNodeCommandRunner}. */
 export interface NodeCommandRunnerOptions {
@@ -36,7 +45,51 @@ export function childEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.P
  */
 export function createNodeCommandRunner(options: NodeCommandRunnerOptions = {}): CommandRunner {
   const base = options.env ?? childEnvironment()
-  return { run: (request) => runProcess(base, request) }
+  return {
+    async run(request) {
+      await refuseDisguisedCodeRunner(request.command, base.PATH)
+      return runProcess(base, request)
+    },
+  }
+}
+
+/**
+ * The file `command` starts, links resolved: the path itself when it has one, else the first
+ * executable of that name on `path`. Undefined when there is none.
+ */
+export async function resolveExecutable(
+  command: string,
+  path: string | undefined,
+): Promise<string | undefined> {
+  const candidates =
+    isAbsolute(command) || command.includes('/')
+      ? [command]
+      : (path ?? '')
+          .split(delimiter)
+          .filter((dir) => dir !== '')
+          .map((dir) => join(dir, command))
+  for (const candidate of candidates) {
+    try {
+      await access(candidate, constants.X_OK)
+      return await realpath(candidate)
+    } catch {}
+  }
+  return undefined
+}
+
+/**
+ * run_command judges an executable by its name; a link or copy named `mytool` that is really
+ * `bash` would pass that check, so the file it resolves to is judged too.
+ */
+async function refuseDisguisedCodeRunner(command: string, path: string | undefined) {
+  if (runsArbitraryCode(command)) return // judged, and allowed as unsafe, by name already
+  const target = await resolveExecutable(command, path)
+  if (target !== undefined && runsArbitraryCode(target)) {
+    throw new KeywardenError(
+      'ACCESS_DENIED',
+      `${command} is ${executableName(target)}, which runs code taken from its arguments or configuration: it is refused`,
+    )
+  }
 }
 
 function runProcess(base: NodeJS.ProcessEnv, request: CommandRequest): Promise<CommandExit> {
@@ -49,6 +102,8 @@ function runProcess(base: NodeJS.ProcessEnv, request: CommandRequest): Promise<C
     })
     const kill = () => child.kill('SIGKILL')
     request.signal.addEventListener('abort', kill, { once: true })
+    // Aborted while the executable was being resolved: the listener came too late to hear it.
+    if (request.signal.aborted) kill()
     for (const stream of ['stdout', 'stderr'] as const) {
       const decoder = new StringDecoder('utf8')
       const emit = (text: string) => {

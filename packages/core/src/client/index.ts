@@ -34,6 +34,7 @@ import type {
   AuditFilter,
   AuditRecord,
   AuditVerification,
+  DoorPolicyRule,
   ExpiringSecret,
   NotificationClaim,
   RotationResult,
@@ -41,6 +42,7 @@ import type {
   SecretMetadata,
   SecretMetric,
   SecretStore,
+  StoredDoorPolicyRule,
   StoredSecret,
   StoreKind,
   StoreSecretInput,
@@ -150,6 +152,12 @@ export interface VaultClient {
    * caught too.
    */
   verifyAuditLog(options?: { anchor?: AuditAnchor }): Promise<AuditVerification>
+  /** The per-door policy's rules (see `../policy`). */
+  listDoorPolicies(): Promise<StoredDoorPolicyRule[]>
+  /** Creates or replaces the rule for its door and secret patterns. */
+  setDoorPolicy(rule: DoorPolicyRule): Promise<void>
+  /** Drops one rule; false when there was none. */
+  deleteDoorPolicy(doorPattern: string, secretPattern: string): Promise<boolean>
   /** Drops one name, or everything, from the cache. */
   clearSecretCache(name?: string): void
   /**
@@ -552,6 +560,18 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
         )
       }
       return (await store()).verifyAuditLog(anchor)
+    },
+
+    async listDoorPolicies() {
+      return (await store()).listDoorPolicies()
+    },
+
+    async setDoorPolicy(rule) {
+      await (await store()).setDoorPolicy(rule, accessor())
+    },
+
+    async deleteDoorPolicy(doorPattern, secretPattern) {
+      return (await store()).deleteDoorPolicy(doorPattern, secretPattern, accessor())
     },
 
     recordAccess({ secretName, accessType, success, errorMessage }) {

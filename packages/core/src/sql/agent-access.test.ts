@@ -17,7 +17,7 @@ interface AccessRow {
 }
 
 const SIGNATURE =
-  'public.store_secret(text, text, text, text, timestamptz, interval, text, boolean, text[])'
+  'public.store_secret(text, text, text, text, timestamptz, interval, text, boolean, text[], text[], boolean)'
 
 let sequence = 0
 function fresh(base: string): string {

@@ -265,6 +265,8 @@ describe.each(await sqlBackends())('the SQL API on $kind', ({ kind, create }) =>
         'previous_valid_until',
         'agent_visible',
         'allowed_hosts',
+        'allowed_commands',
+        'protected',
       ].sort(),
     )
     expect(listedRow?.last_rotated_at).toBeInstanceOf(Date)
@@ -383,7 +385,7 @@ describe.each(await sqlBackends())('the SQL API on $kind', ({ kind, create }) =>
     const rows = await db.query<{ object: string; allowed: boolean }>(
       `SELECT f AS object, pg_catalog.has_function_privilege('service_role', f, 'EXECUTE') AS allowed
          FROM pg_catalog.unnest(ARRAY[
-           'public.store_secret(text, text, text, text, timestamptz, interval, text, boolean, text[])',
+           'public.store_secret(text, text, text, text, timestamptz, interval, text, boolean, text[], text[], boolean)',
            'public.get_secret(text, text, text)',
            'public.get_secrets(text[], text, text)',
            'public.rotate_secret(text, text, interval, text)',
@@ -404,7 +406,7 @@ describe.each(await sqlBackends())('the SQL API on $kind', ({ kind, create }) =>
       { role: 'owner' },
     )
     expect(Object.fromEntries(rows.map((row) => [row.object, row.allowed]))).toEqual({
-      'public.store_secret(text, text, text, text, timestamptz, interval, text, boolean, text[])': true,
+      'public.store_secret(text, text, text, text, timestamptz, interval, text, boolean, text[], text[], boolean)': true,
       'public.get_secret(text, text, text)': true,
       'public.get_secrets(text[], text, text)': true,
       'public.rotate_secret(text, text, interval, text)': true,

@@ -280,6 +280,8 @@ describe.each(await storeCases())('the $label store', ({ kind, server }) => {
       previousValidUntil: null,
       agentVisible: false,
       allowedHosts: [],
+      allowedCommands: [],
+      protected: false,
     })
     expect(gh?.expiresAt?.getTime()).toBe(expiresAt.getTime())
     expectBetween(gh?.createdAt ?? null, before, after)

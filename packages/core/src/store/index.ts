@@ -50,6 +50,13 @@ export interface SecretMetadata {
    * names, optionally `*.`-prefixed and with `:port`. Empty: nowhere.
    */
   allowedHosts: string[]
+  /**
+   * Executables an agent may inject the secret into (the MCP server's `run_command`): bare
+   * names match the executable's file name, absolute paths match exactly. Empty: none.
+   */
+  allowedCommands: string[]
+  /** The user's mark: no agent door may write, rotate, delete or reveal it. */
+  protected: boolean
 }
 
 /** Metadata given when storing; what is left out keeps its current value. */
@@ -62,6 +69,10 @@ export interface StoreSecretInput {
   agentVisible?: boolean
   /** Replaces the hosts an agent may send the secret to (at most 32; `[]` clears them). */
   allowedHosts?: string[]
+  /** Replaces the executables an agent may inject the secret into (at most 32; `[]` clears). */
+  allowedCommands?: string[]
+  /** Marks the secret as out of every agent door's reach for writes and reveals. */
+  protected?: boolean
 }
 
 /** What a rotation did. */
@@ -202,6 +213,33 @@ export interface AuditVerification {
   lastHash: string | null
 }
 
+/**
+ * A rule of the per-door policy (`keywarden.door_policies`): what doors matching
+ * `doorPattern` may do with secrets matching `secretPattern` (`*` matches any run of
+ * characters). See `../policy` for how rules are chosen.
+ */
+export interface DoorPolicyRule {
+  doorPattern: string
+  secretPattern: string
+  canReadMetadata: boolean
+  /** Use toward the secret's allowed hosts (`http_request`). */
+  canUseHosts: boolean
+  /** Use in the secret's allowed commands (`run_command`). */
+  canUseCommands: boolean
+  /** Reveal the value (still only when the secret is agent-visible). */
+  canReveal: boolean
+  /** Store over, rotate or delete an existing secret. */
+  canWrite: boolean
+  /** Create a secret that does not exist yet. */
+  canCreate: boolean
+}
+
+/** A stored rule, with who changed it last and when. */
+export interface StoredDoorPolicyRule extends DoorPolicyRule {
+  updatedAt: Date
+  updatedBy: string
+}
+
 /** One store over the SQL API. Every method may throw a KeywardenError. */
 export interface SecretStore {
   readonly kind: StoreKind
@@ -261,6 +299,10 @@ export interface SecretStore {
   queryAudit(filter: AuditFilter): Promise<AuditRecord[]>
   /** Walks the audit log's hash chain (`public.verify_secret_access_log`). */
   verifyAuditLog(anchor?: AuditAnchor): Promise<AuditVerification>
+  listDoorPolicies(): Promise<StoredDoorPolicyRule[]>
+  setDoorPolicy(rule: DoorPolicyRule, accessedBy: string): Promise<void>
+  /** False when there was no such rule. */
+  deleteDoorPolicy(doorPattern: string, secretPattern: string, accessedBy: string): Promise<boolean>
   /** Resolves when the database answers; throws VAULT_UNAVAILABLE otherwise. */
   ping(): Promise<void>
   /**

@@ -8,6 +8,7 @@ import type {
   AuditChainBreak,
   AuditRecord,
   AuditVerification,
+  DoorPolicyRule,
   ExpiringSecret,
   NotificationClaim,
   RiskLevel,
@@ -17,6 +18,7 @@ import type {
   SecretMetric,
   SecretType,
   Severity,
+  StoredDoorPolicyRule,
   StoredSecret,
 } from './index.ts'
 
@@ -58,6 +60,39 @@ export function metadataFromRow(row: Row): SecretMetadata {
     previousValidUntil: toDate(row.previous_valid_until),
     agentVisible: row.agent_visible === true,
     allowedHosts: toTextArray(row.allowed_hosts),
+    allowedCommands: toTextArray(row.allowed_commands),
+    protected: row.protected === true,
+  }
+}
+
+/** A row of `public.list_door_policies()`. */
+export function doorPolicyFromRow(row: Row): StoredDoorPolicyRule {
+  return {
+    doorPattern: String(row.door_pattern),
+    secretPattern: String(row.secret_pattern),
+    canReadMetadata: row.can_read_metadata === true,
+    canUseHosts: row.can_use_hosts === true,
+    canUseCommands: row.can_use_commands === true,
+    canReveal: row.can_reveal === true,
+    canWrite: row.can_write === true,
+    canCreate: row.can_create === true,
+    updatedAt: toRequiredDate(row.updated_at, 'updated_at'),
+    updatedBy: String(row.updated_by),
+  }
+}
+
+/** `public.set_door_policy()`'s arguments by name (PostgREST) and in order (SQL). */
+export function doorPolicyArguments(rule: DoorPolicyRule, accessedBy: string): Row {
+  return {
+    door_pattern: rule.doorPattern,
+    secret_pattern: rule.secretPattern,
+    can_read_metadata: rule.canReadMetadata,
+    can_use_hosts: rule.canUseHosts,
+    can_use_commands: rule.canUseCommands,
+    can_reveal: rule.canReveal,
+    can_write: rule.canWrite,
+    can_create: rule.canCreate,
+    accessed_by: accessedBy,
   }
 }
 

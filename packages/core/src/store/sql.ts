@@ -9,6 +9,8 @@ import {
   auditRecordFromRow,
   claimFromRow,
   claimsArgument,
+  doorPolicyArguments,
+  doorPolicyFromRow,
   expiringFromRow,
   metadataFromRow,
   metricFromRow,
@@ -63,10 +65,18 @@ export function createSqlStore(parts: SqlStoreParts): SecretStore {
     },
 
     async storeSecret(name, value, input, accessedBy) {
-      const [description, type, expiresAt, interval, agentVisible, allowedHosts] =
-        storeArguments(input)
+      const [
+        description,
+        type,
+        expiresAt,
+        interval,
+        agentVisible,
+        allowedHosts,
+        allowedCommands,
+        isProtected,
+      ] = storeArguments(input)
       const rows = await run(
-        `SELECT public.store_secret($1, $2, $3, $4, $5, $6::interval, $7, $8, $9::text[]) AS id`,
+        `SELECT public.store_secret($1, $2, $3, $4, $5, $6::interval, $7, $8, $9::text[], $10::text[], $11) AS id`,
         [
           name,
           value,
@@ -77,6 +87,8 @@ export function createSqlStore(parts: SqlStoreParts): SecretStore {
           accessedBy,
           agentVisible,
           allowedHosts,
+          allowedCommands,
+          isProtected,
         ],
         name,
       )
@@ -205,6 +217,26 @@ export function createSqlStore(parts: SqlStoreParts): SecretStore {
       return verificationFromRow(rows[0])
     },
 
+    async listDoorPolicies() {
+      return (await run('SELECT * FROM public.list_door_policies()', [])).map(doorPolicyFromRow)
+    },
+
+    async setDoorPolicy(rule, accessedBy) {
+      await run(
+        'SELECT public.set_door_policy($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+        Object.values(doorPolicyArguments(rule, accessedBy)),
+      )
+    },
+
+    async deleteDoorPolicy(doorPattern, secretPattern, accessedBy) {
+      const rows = await run('SELECT public.delete_door_policy($1, $2, $3) AS deleted', [
+        doorPattern,
+        secretPattern,
+        accessedBy,
+      ])
+      return rows[0]?.deleted === true
+    },
+
     async ping() {
       await run('SELECT 1', [])
     },
@@ -216,7 +248,8 @@ export function createSqlStore(parts: SqlStoreParts): SecretStore {
 
 /**
  * store_secret's metadata arguments, in order: description, type, expires_at, interval (which
- * come before accessed_by), then agent_visible and allowed_hosts (which come after it).
+ * come before accessed_by), then agent_visible, allowed_hosts, allowed_commands and protected
+ * (which come after it).
  */
 export function storeArguments(input: StoreSecretInput): unknown[] {
   return [
@@ -226,6 +259,8 @@ export function storeArguments(input: StoreSecretInput): unknown[] {
     input.rotationIntervalDays === undefined ? null : `${input.rotationIntervalDays} days`,
     input.agentVisible ?? null,
     input.allowedHosts === undefined ? null : [...input.allowedHosts],
+    input.allowedCommands === undefined ? null : [...input.allowedCommands],
+    input.protected ?? null,
   ]
 }
 

@@ -17,6 +17,8 @@ import {
   auditRecordFromRow,
   claimFromRow,
   claimsArgument,
+  doorPolicyArguments,
+  doorPolicyFromRow,
   expiringFromRow,
   metadataFromRow,
   metricFromRow,
@@ -124,8 +126,16 @@ export function createSupabaseStore(options: SupabaseStoreOptions): SecretStore 
     },
 
     async storeSecret(name, value, input, accessedBy) {
-      const [description, type, expiresAt, interval, agentVisible, allowedHosts] =
-        storeArguments(input)
+      const [
+        description,
+        type,
+        expiresAt,
+        interval,
+        agentVisible,
+        allowedHosts,
+        allowedCommands,
+        isProtected,
+      ] = storeArguments(input)
       const id = await rpc(
         'store_secret',
         {
@@ -138,6 +148,8 @@ export function createSupabaseStore(options: SupabaseStoreOptions): SecretStore 
           accessed_by: accessedBy,
           agent_visible: agentVisible,
           allowed_hosts: allowedHosts,
+          allowed_commands: allowedCommands,
+          protected: isProtected,
         },
         name,
       )
@@ -268,6 +280,24 @@ export function createSupabaseStore(options: SupabaseStoreOptions): SecretStore 
         anchor_hash: anchor?.hash ?? null,
       })
       return verificationFromRow(result[0])
+    },
+
+    async listDoorPolicies() {
+      return (await rows('list_door_policies', {})).map(doorPolicyFromRow)
+    },
+
+    async setDoorPolicy(rule, accessedBy) {
+      await rpc('set_door_policy', doorPolicyArguments(rule, accessedBy))
+    },
+
+    async deleteDoorPolicy(doorPattern, secretPattern, accessedBy) {
+      return (
+        (await rpc('delete_door_policy', {
+          door_pattern: doorPattern,
+          secret_pattern: secretPattern,
+          accessed_by: accessedBy,
+        })) === true
+      )
     },
 
     async ping() {

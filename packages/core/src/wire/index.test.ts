@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import type { AuditRecord, SecretAlert, SecretMetadata } from '../store/index.ts'
-import { auditRecordJson, secretAlertJson, secretMetadataJson } from './index.ts'
+import {
+  auditRecordJson,
+  boundedUntrustedText,
+  secretAlertJson,
+  secretMetadataJson,
+  UNTRUSTED_TEXT_MAX,
+} from './index.ts'
 
 const created = new Date('2026-11-01T10:00:00.000Z')
 
@@ -20,6 +26,8 @@ describe('wire shapes', () => {
       previousValidUntil: null,
       agentVisible: false,
       allowedHosts: ['api.github.com'],
+      allowedCommands: [],
+      protected: false,
     }
     const json = secretMetadataJson(metadata)
     expect(json).toEqual({
@@ -36,6 +44,8 @@ describe('wire shapes', () => {
       previous_valid_until: null,
       agent_visible: false,
       allowed_hosts: ['api.github.com'],
+      allowed_commands: [],
+      protected: false,
     })
     // A copy: a door that changes its answer cannot change the client's metadata.
     json.allowed_hosts.push('evil.example')
@@ -81,5 +91,17 @@ describe('wire shapes', () => {
       accessed_by: 'cli',
       occurred_at: '2026-11-01T10:00:00.000Z',
     })
+  })
+})
+
+describe('untrusted text', () => {
+  it('is cut at the limit without splitting a character, and loses its control characters', () => {
+    expect(boundedUntrustedText('short')).toBe('short')
+    const long = '😀'.repeat(UNTRUSTED_TEXT_MAX + 5)
+    const cut = boundedUntrustedText(long)
+    expect(Array.from(cut)).toHaveLength(UNTRUSTED_TEXT_MAX)
+    expect(cut.endsWith('😀…')).toBe(true)
+    expect(boundedUntrustedText('a\rb\u001b[2Jc\u2028d\ne\tf')).toBe('a b [2Jc d\ne\tf')
+    expect(boundedUntrustedText('x'.repeat(10), 4)).toBe('xxx…')
   })
 })

@@ -18,6 +18,31 @@ import type {
 
 const iso = (date: Date | null): string | null => (date === null ? null : date.toISOString())
 
+/**
+ * The longest a piece of text that users or agents wrote (a description, an accessor name, an
+ * audit error message) may be when it goes back to a model. Such text is data, never
+ * instructions; keeping it short limits what a planted prompt can say.
+ */
+export const UNTRUSTED_TEXT_MAX = 200
+
+/**
+ * `text` cut to `max` characters (an ellipsis marks the cut), never splitting a surrogate pair,
+ * with control characters other than newline and tab replaced by spaces so a rendering cannot
+ * be rewritten by carriage returns or escape sequences.
+ */
+export function boundedUntrustedText(text: string, max: number = UNTRUSTED_TEXT_MAX): string {
+  const cleaned = text.replace(UNSAFE_CHARACTERS, ' ')
+  const characters = Array.from(cleaned)
+  return characters.length <= max ? cleaned : `${characters.slice(0, max - 1).join('')}…`
+}
+
+// C0 controls but tab and newline, DEL, C1 controls, and the line and paragraph separators.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const UNSAFE_CHARACTERS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g
+
+const bounded = (text: string | null): string | null =>
+  text === null ? null : boundedUntrustedText(text)
+
 /** A secret's metadata as JSON. */
 export type SecretMetadataJson = {
   name: string
@@ -33,13 +58,15 @@ export type SecretMetadataJson = {
   previous_valid_until: string | null
   agent_visible: boolean
   allowed_hosts: string[]
+  allowed_commands: string[]
+  protected: boolean
 }
 
 /** {@link SecretMetadata} as {@link SecretMetadataJson}. */
 export function secretMetadataJson(secret: SecretMetadata): SecretMetadataJson {
   return {
     name: secret.name,
-    description: secret.description,
+    description: bounded(secret.description),
     type: secret.type,
     version: secret.version,
     created_at: secret.createdAt.toISOString(),
@@ -51,6 +78,8 @@ export function secretMetadataJson(secret: SecretMetadata): SecretMetadataJson {
     previous_valid_until: iso(secret.previousValidUntil),
     agent_visible: secret.agentVisible,
     allowed_hosts: [...secret.allowedHosts],
+    allowed_commands: [...secret.allowedCommands],
+    protected: secret.protected,
   }
 }
 
@@ -97,10 +126,10 @@ export function auditRecordJson(record: AuditRecord): AuditRecordJson {
   return {
     id: record.id,
     secret_name: record.secretName,
-    accessed_by: record.accessedBy,
+    accessed_by: boundedUntrustedText(record.accessedBy),
     access_type: record.accessType,
     success: record.success,
-    error_message: record.errorMessage,
+    error_message: bounded(record.errorMessage),
     created_at: record.createdAt.toISOString(),
     event_count: record.eventCount,
     secret_version: record.secretVersion,
@@ -136,7 +165,7 @@ export function secretMetricJson(metric: SecretMetric): SecretMetricJson {
     accesses_7d: metric.accesses7d,
     failed_7d: metric.failed7d,
     failure_rate: metric.failureRate,
-    accessors_7d: [...metric.accessors7d],
+    accessors_7d: metric.accessors7d.map((accessor) => boundedUntrustedText(accessor)),
     last_accessed_at: iso(metric.lastAccessedAt),
     last_rotated_at: iso(metric.lastRotatedAt),
     seconds_since_rotation: metric.secondsSinceRotation,
@@ -164,7 +193,7 @@ export function secretAlertJson(alert: SecretAlert): SecretAlertJson {
     kind: alert.kind,
     severity: alert.severity,
     secret_name: alert.secretName,
-    accessed_by: alert.accessedBy,
+    accessed_by: bounded(alert.accessedBy),
     occurred_at: alert.occurredAt.toISOString(),
     evidence: alert.evidence,
   }

@@ -76,6 +76,8 @@ describe('createAgentStore with a real agent process', () => {
         rotationIntervalDays: 30,
         agentVisible: true,
         allowedHosts: ['api.github.com'],
+        allowedCommands: ['gh'],
+        protected: true,
       },
       'agent-test',
     )
@@ -98,6 +100,8 @@ describe('createAgentStore with a real agent process', () => {
       version: 1,
       agentVisible: true,
       allowedHosts: ['api.github.com'],
+      allowedCommands: ['gh'],
+      protected: true,
     })
     expect(listed?.createdAt).toBeInstanceOf(Date)
     expect(listed?.expiresAt?.getTime()).toBe(expiresAt.getTime())

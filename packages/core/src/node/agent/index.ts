@@ -246,6 +246,13 @@ export async function createAgentStore(options: AgentStoreOptions = {}): Promise
     queryAudit: (filter) => call('queryAudit', [filter]) as ReturnType<SecretStore['queryAudit']>,
     verifyAuditLog: (anchor) =>
       call('verifyAuditLog', [anchor ?? null]) as ReturnType<SecretStore['verifyAuditLog']>,
+    listDoorPolicies: () =>
+      call('listDoorPolicies', []) as ReturnType<SecretStore['listDoorPolicies']>,
+    setDoorPolicy: async (rule, accessedBy) => {
+      await call('setDoorPolicy', [rule, accessedBy])
+    },
+    deleteDoorPolicy: (doorPattern, secretPattern, accessedBy) =>
+      call('deleteDoorPolicy', [doorPattern, secretPattern, accessedBy]) as Promise<boolean>,
     async ping() {
       await call('ping', [])
     },

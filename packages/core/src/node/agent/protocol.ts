@@ -21,6 +21,7 @@ import type {
   SecretAlert,
   SecretMetadata,
   SecretMetric,
+  StoredDoorPolicyRule,
   StoredSecret,
 } from '../../store/index.ts'
 
@@ -69,6 +70,9 @@ export const STORE_METHODS = [
   'logAccessBatch',
   'queryAudit',
   'verifyAuditLog',
+  'listDoorPolicies',
+  'setDoorPolicy',
+  'deleteDoorPolicy',
   'ping',
 ] as const
 
@@ -90,6 +94,7 @@ export const READ_ONLY_METHODS: ReadonlySet<string> = new Set([
   'secretAlerts',
   'queryAudit',
   'verifyAuditLog',
+  'listDoorPolicies',
   'ping',
   'hello',
   'subscribe',
@@ -263,6 +268,14 @@ export function decodeResult(method: string, result: unknown): unknown {
         previousValidUntil: reviveOptionalDate(result.previousValidUntil, 'previousValidUntil'),
       } satisfies RotationResult
     }
+    case 'listDoorPolicies':
+      return records(result).map(
+        (row) =>
+          ({
+            ...(row as unknown as StoredDoorPolicyRule),
+            updatedAt: reviveDate(row.updatedAt, 'updatedAt'),
+          }) satisfies StoredDoorPolicyRule,
+      )
     case 'listSecrets':
       return records(result).map(
         (row) =>

@@ -16,6 +16,7 @@ import { errorFromDatabase, KeywardenError } from '../../errors/index.ts'
 import type {
   AuditAnchor,
   AuditFilter,
+  DoorPolicyRule,
   NotificationClaim,
   SecretStore,
   StoreSecretInput,
@@ -340,6 +341,12 @@ function callStore(store: SecretStore, method: StoreMethod, params: unknown[]): 
       return store.queryAudit(auditFilter(a))
     case 'verifyAuditLog':
       return store.verifyAuditLog(auditAnchor(a))
+    case 'listDoorPolicies':
+      return store.listDoorPolicies()
+    case 'setDoorPolicy':
+      return store.setDoorPolicy(doorPolicyRule(a), text(b))
+    case 'deleteDoorPolicy':
+      return store.deleteDoorPolicy(text(a), text(b), text(c))
     case 'ping':
       return store.ping()
   }
@@ -392,6 +399,13 @@ function storeInput(value: unknown): StoreSecretInput {
     input.rotationIntervalDays = value.rotationIntervalDays
   }
   if (typeof value.agentVisible === 'boolean') input.agentVisible = value.agentVisible
+  if (typeof value.protected === 'boolean') input.protected = value.protected
+  if (Array.isArray(value.allowedCommands)) {
+    if (!value.allowedCommands.every((command) => typeof command === 'string')) {
+      throw invalid('allowedCommands must be an array of strings')
+    }
+    input.allowedCommands = value.allowedCommands
+  }
   if (Array.isArray(value.allowedHosts)) {
     if (!value.allowedHosts.every((host) => typeof host === 'string')) {
       throw invalid('allowedHosts must be an array of strings')
@@ -399,6 +413,24 @@ function storeInput(value: unknown): StoreSecretInput {
     input.allowedHosts = value.allowedHosts
   }
   return input
+}
+
+function doorPolicyRule(value: unknown): DoorPolicyRule {
+  if (!isRecord(value)) throw invalid('a door policy rule must be an object')
+  const flag = (key: string): boolean => {
+    if (typeof value[key] !== 'boolean') throw invalid(`${key} must be a boolean`)
+    return value[key] as boolean
+  }
+  return {
+    doorPattern: text(value.doorPattern),
+    secretPattern: text(value.secretPattern),
+    canReadMetadata: flag('canReadMetadata'),
+    canUseHosts: flag('canUseHosts'),
+    canUseCommands: flag('canUseCommands'),
+    canReveal: flag('canReveal'),
+    canWrite: flag('canWrite'),
+    canCreate: flag('canCreate'),
+  }
 }
 
 function auditFilter(value: unknown): AuditFilter {
