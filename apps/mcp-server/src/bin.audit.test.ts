@@ -46,7 +46,10 @@ beforeAll(async () => {
   }
   const vault = createVaultClient({ env, accessedBy: 'test', envFallback: false })
   try {
-    await vault.storeSecret(PROBE, `probe-${crypto.randomUUID()}`, { allowedHosts: [echo.host] })
+    await vault.storeSecret(PROBE, `probe-${crypto.randomUUID()}`, {
+      allowedHosts: [echo.host],
+      allowedCommands: ['kill'],
+    })
     await vault.storeSecret(VISIBLE, `visible-${crypto.randomUUID()}`, { agentVisible: true })
     await vault.storeSecret(HIDDEN, `hidden-${crypto.randomUUID()}`)
   } finally {

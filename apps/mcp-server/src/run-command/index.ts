@@ -20,13 +20,12 @@
  * @module
  */
 import {
-  createStreamRedactor,
+  compileRedaction,
   type DoorClient,
   environmentVariableFor,
   KeywardenError,
   type NamedSecret,
   SECRET_NAME_PATTERN,
-  type StreamRedactor,
   type VaultClient,
   validateSecretName,
 } from '@keywarden/core'
@@ -508,24 +507,34 @@ async function runMasked(
 ) {
   const controller = new AbortController()
   let timedOut = false
-  let truncated = false
+  let cut = false
   const timer = setTimeout(() => {
     timedOut = true
     controller.abort()
   }, limits.timeoutMs)
-  const streams = {
-    stdout: { redactor: createStreamRedactor(injected.secrets), text: '' },
-    stderr: { redactor: createStreamRedactor(injected.secrets), text: '' },
-  }
-  const append = (output: { redactor: StreamRedactor; text: string }, text: string) => {
-    if (truncated) return
-    output.text += output.redactor.push(text)
-    if (output.text.length > limits.maxOutputChars) {
-      // The redactor's held-back tail is dropped with the rest: it may start a value.
-      output.text = output.text.slice(0, limits.maxOutputChars)
-      truncated = true
+  // Raw output, masked whole once the process is done and cut at a point no value can move
+  // (as http_request does): a stream redactor's held-back tail, dropped at a cap, would tell
+  // whether the output near the cut begins like a value.
+  const redaction = compileRedaction(injected.secrets)
+  const needed = limits.maxOutputChars + redaction.reach
+  const raw = { stdout: '', stderr: '' }
+  const append = (stream: 'stdout' | 'stderr', text: string) => {
+    if (cut) return
+    raw[stream] += text
+    if (raw[stream].length >= needed) {
+      cut = true
       controller.abort()
     }
+  }
+  const masked = (text: string) => {
+    if (!cut) {
+      if (text.length <= limits.maxOutputChars) return redaction.redact(text)
+      return redaction.redactPrefix(text, limits.maxOutputChars, true)
+    }
+    // Cut short: keep only what is seen `reach` characters ahead (the stream that hit the cap
+    // keeps exactly the cap; the other stream's length at the cut is timing, not values).
+    const length = Math.max(0, Math.min(limits.maxOutputChars, text.length - redaction.reach))
+    return redaction.redactPrefix(text, length, false)
   }
   try {
     const exit = await limits.runner.run({
@@ -533,18 +542,17 @@ async function runMasked(
       args,
       env: injected.vars,
       signal: controller.signal,
-      onOutput: (stream, text) => append(streams[stream], text),
+      onOutput: append,
     })
-    if (!truncated) {
-      for (const output of Object.values(streams)) output.text += output.redactor.flush()
-    }
+    const truncated =
+      cut || raw.stdout.length > limits.maxOutputChars || raw.stderr.length > limits.maxOutputChars
     return {
       exit_code: exit.exitCode,
       signal: exit.signal,
       timed_out: timedOut,
       truncated,
-      stdout: streams.stdout.text,
-      stderr: streams.stderr.text,
+      stdout: masked(raw.stdout),
+      stderr: masked(raw.stderr),
     }
   } finally {
     clearTimeout(timer)
