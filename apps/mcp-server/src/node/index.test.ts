@@ -28,14 +28,21 @@ describe('childEnvironment', () => {
         PATH: '/bin',
         HOME: '/home/me',
         KEYWARDEN_ROOT_KEY: 'k',
-        KEYWARDEN_DATABASE_URL: 'postgres://x',
+        KEYWARDEN_DATABASE_URL: 'postgres://vault@db/keywarden',
         SUPABASE_SERVICE_ROLE_KEY: 'jwt',
         SUPABASE_DB_URL: 'postgres://y',
         POSTGRES_URL: 'postgres://z',
-        DATABASE_URL: 'postgres://w',
+        // The vault's URL under another name goes too; an unrelated database's stays.
+        DATABASE_URL: 'postgres://vault@db/keywarden',
+        APP_DATABASE_URL: 'postgres://app@elsewhere/app',
         SUPABASE_URL: 'https://p.supabase.co',
       }),
-    ).toEqual({ PATH: '/bin', HOME: '/home/me', SUPABASE_URL: 'https://p.supabase.co' })
+    ).toEqual({
+      PATH: '/bin',
+      HOME: '/home/me',
+      APP_DATABASE_URL: 'postgres://app@elsewhere/app',
+      SUPABASE_URL: 'https://p.supabase.co',
+    })
   })
 })
 

@@ -8,7 +8,7 @@ import { constants } from 'node:fs'
 import { access, realpath } from 'node:fs/promises'
 import { delimiter, isAbsolute, join } from 'node:path'
 import { StringDecoder } from 'node:string_decoder'
-import { KeywardenError } from '@keywarden/core'
+import { KeywardenError, withoutVaultAccess } from '@keywarden/core'
 import {
   type CommandExit,
   type CommandRequest,
@@ -28,14 +28,12 @@ export interface NodeCommandRunnerOptions {
 const DRAIN_MS = 1_000
 
 /**
- * The base environment for commands: `env` without the variables that reach the vault
- * (`KEYWARDEN_*`, database URLs, the Supabase service role key). A command gets the secrets
- * it was given, not the keys to all of them.
+ * The base environment for commands: `env` without the variables that reach the vault (the
+ * core's {@link withoutVaultAccess}, the same rule `keywarden run` applies). A command gets the
+ * secrets it was given, not the keys to all of them.
  */
 export function childEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const vaultAccess =
-    /^(KEYWARDEN_.*|SUPABASE_SERVICE_ROLE_KEY|SUPABASE_DB_URL|POSTGRES_URL|DATABASE_URL)$/
-  return Object.fromEntries(Object.entries(env).filter(([name]) => !vaultAccess.test(name)))
+  return withoutVaultAccess(env)
 }
 
 /**
