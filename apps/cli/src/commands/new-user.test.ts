@@ -38,7 +38,7 @@ describe('errors a new user meets', () => {
       KEYWARDEN_DATABASE_URL: database.url,
       KEYWARDEN_ROOT_KEY: randomBytes(32).toString('hex'),
     }
-    for (const args of [['list'], ['get', 'github_token'], ['audit'], ['expiring']]) {
+    for (const args of [['list'], ['get', 'github_token'], ['audit'], ['expiring'], ['status']]) {
       const result = await runCli(args, { env: pgEnv })
       expect(result.code, args.join(' ')).toBe(1)
       expectOneErrorLine(
@@ -54,7 +54,7 @@ describe('errors a new user meets', () => {
       stdio: ['ignore', openSync('/dev/full', 'w'), 'pipe'],
     })
     let stderr = ''
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk
     })
     const code = await new Promise((resolve) => child.on('close', resolve))

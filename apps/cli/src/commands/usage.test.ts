@@ -126,7 +126,11 @@ describe('bad input to the commands', () => {
       Uint8Array.of(0xff, 0xfe),
     )
     expect(result.stderr).not.toContain('\ufffd')
-    await refuse(['set', 'cut_value'], /not valid UTF-8 text/, Buffer.from('caf\u00e9').subarray(0, 4))
+    await refuse(
+      ['set', 'cut_value'],
+      /not valid UTF-8 text/,
+      Buffer.from('caf\u00e9').subarray(0, 4),
+    )
   })
 
   it('wrote nothing: the home is still empty', async () => {

@@ -69,6 +69,7 @@ export const STORE_METHODS = [
   'logAccessBatch',
   'queryAudit',
   'ping',
+  'schemaVersion',
 ] as const
 
 /** One of {@link STORE_METHODS}. */
@@ -89,6 +90,7 @@ export const READ_ONLY_METHODS: ReadonlySet<string> = new Set([
   'secretAlerts',
   'queryAudit',
   'ping',
+  'schemaVersion',
   'hello',
   'subscribe',
   'unsubscribe',

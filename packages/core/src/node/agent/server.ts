@@ -339,6 +339,8 @@ function callStore(store: SecretStore, method: StoreMethod, params: unknown[]): 
       return store.queryAudit(auditFilter(a))
     case 'ping':
       return store.ping()
+    case 'schemaVersion':
+      return store.schemaVersion?.() ?? Promise.resolve(null)
   }
 }
 
