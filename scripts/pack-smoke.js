@@ -201,6 +201,9 @@ await check('keywarden-mcp answers tools/list and tools/call over stdio', async 
     const text = JSON.stringify(call.result)
     assert(call.result && !call.result.isError, `list_secrets failed: ${text}`)
     assert(text.includes('smoke_token') && !text.includes(VALUE), `list_secrets: ${text}`)
+    const health = await request('tools/call', { name: 'vault_health', arguments: {} })
+    const version = health.result?.structuredContent?.schema_version
+    assert(/^\d{14}$/.test(version ?? ''), `vault_health: ${JSON.stringify(health.result)}`)
   } finally {
     server.stdin.end()
     if (server.exitCode === null) await once(server, 'exit')

@@ -361,7 +361,7 @@ describe('planImport', () => {
     expect(result.secrets.map((s) => s.name)).toEqual(['ok_token'])
     expect(result.skipped).toEqual([
       { variable: '_TOKEN', line: 1, reason: expect.stringMatching(/not a valid secret name/) },
-      { variable: 'EMPTY_TOKEN', line: 2, reason: 'the value: it is empty' },
+      { variable: 'EMPTY_TOKEN', line: 2, reason: 'the value is empty' },
     ])
   })
 

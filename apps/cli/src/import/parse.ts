@@ -819,7 +819,10 @@ function valueProblem(value: string): string | undefined {
     return undefined
   } catch (error) {
     return error instanceof Error
-      ? error.message.replace(/^invalid secret value: /, 'the value: ')
+      ? // "invalid secret value: it is empty" reads "the value is empty".
+        error.message.replace(/^invalid secret value: (it )?/, (_, it) =>
+          it ? 'the value ' : 'the value: ',
+        )
       : 'invalid value'
   }
 }
