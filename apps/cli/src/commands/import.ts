@@ -33,8 +33,9 @@ Imports the secrets of a .env file or a shell rc file (.zshrc, .bashrc, .profile
 vault. It shows what it will import - name, line and type, never a value - before it does.
 
 In a .env file (.env, .env.local, prod.env) every literal assignment is imported. In a shell
-file only top-level export NAME=value / NAME=value lines whose names look like secrets (TOKEN,
-KEY, SECRET, PASSWORD, PASS, PAT, CREDENTIAL, AUTH, DSN, API); aliases, functions, conditionals,
+file only top-level export NAME=value / NAME=value lines (or declare -x, typeset -x, readonly)
+whose names look like secrets (TOKEN, KEY, SECRET, PASSWORD, PASS, PAT, CREDENTIAL, AUTH, DSN,
+API) or whose values are (a Slack, Discord or Teams webhook URL, a URL with a password); aliases, functions, conditionals,
 PATH edits and other settings are left alone, and values built from $VAR, $(...) or backticks
 are skipped (they are not the secret itself). GITHUB_TOKEN becomes github_token. Importing a
 value the vault already has changes nothing (no new version). A secret the vault holds with a
