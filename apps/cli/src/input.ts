@@ -29,7 +29,15 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   for await (const chunk of stream) {
     chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer))
   }
-  return Buffer.concat(chunks).toString('utf8')
+  try {
+    // Fatal: Buffer's decoding would store bytes that are not UTF-8 as U+FFFD, silently.
+    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks))
+  } catch {
+    throw new KeywardenError(
+      'INVALID_VALUE',
+      'the value on stdin is not valid UTF-8 text; a binary value must be encoded first, e.g. `base64 < key.bin | keywarden set NAME`',
+    )
+  }
 }
 
 function promptHidden(io: ProcessIO, prompt: string): Promise<string> {

@@ -43,8 +43,19 @@ export async function main(argv: readonly string[], io: ProcessIO): Promise<numb
   const rest = commandIndex === -1 ? args : args.filter((_, index) => index !== commandIndex)
   const json = rest.includes('--json')
   const out = createOutput(io, { json })
-  let close: (() => Promise<void>) | undefined
+  const code = await execute(name, rest, passthrough, io, out)
+  return code === 0 && out.failed ? 1 : code
+}
 
+/** Runs the command `name` (or the global help and version); resolves with the exit code. */
+async function execute(
+  name: string | undefined,
+  rest: string[],
+  passthrough: string[],
+  io: ProcessIO,
+  out: CommandContext['out'],
+): Promise<number> {
+  let close: (() => Promise<void>) | undefined
   try {
     if (name === undefined || name === 'help') {
       const topic = name === 'help' ? rest.find((arg) => !arg.startsWith('-')) : undefined
@@ -59,7 +70,15 @@ export async function main(argv: readonly string[], io: ProcessIO): Promise<numb
         !rest.includes('-h') &&
         rest.length > 0
       ) {
-        throw new UsageError(`unknown option ${shown(rest[0] ?? '')}; see keywarden --help`)
+        const first = rest[0] ?? ''
+        if (first === '--home' || first === '--database-url') {
+          throw new UsageError(
+            rest.length === 1
+              ? `${first} needs a value: ${first} <value> <command>; see keywarden --help`
+              : `no command after ${first} <value>; see keywarden --help`,
+          )
+        }
+        throw new UsageError(`unknown option ${shown(first)}; see keywarden --help`)
       }
       out.line(globalHelp())
       return 0
@@ -121,13 +140,27 @@ function parseCommandLine(
     })
     return { values, positionals, passthrough }
   } catch (error) {
-    // parseArgs explains at length; its first sentence is the useful part.
-    const message = (error instanceof Error ? error.message : String(error)).split('. ')[0] ?? ''
-    const quiet = message.replace(/'(-[^']*)'/g, (_, option: string) => `'${shown(option)}'`)
-    throw new UsageError(
-      `${quiet.charAt(0).toLowerCase()}${quiet.slice(1)}; see keywarden ${name} --help`,
-    )
+    throw new UsageError(`${usageMessage(error)}; see keywarden ${name} --help`)
   }
+}
+
+/**
+ * parseArgs' error as one line saying what to type. Its own text runs to three lines, and
+ * suggests `--days=-1` for a value that starts with a dash by quoting the user's argument.
+ */
+function usageMessage(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error)
+  const option = /'(?:-[A-Za-z], )?(--?[A-Za-z][A-Za-z0-9-]*)/.exec(text)?.[1]
+  if (option !== undefined && text.includes('argument missing')) {
+    return `${shown(option)} needs a value: ${shown(option)} <value>`
+  }
+  if (option !== undefined && text.includes('argument is ambiguous')) {
+    return `${shown(option)} needs a value; for one that starts with "-", write ${shown(option)}=<value>`
+  }
+  // Otherwise the first sentence of the first line is the useful part.
+  const first = (text.split('\n')[0] ?? '').split('. ')[0] ?? ''
+  const quiet = first.replace(/'(-[^']*)'/g, (_, flag: string) => `'${shown(flag)}'`)
+  return `${quiet.charAt(0).toLowerCase()}${quiet.slice(1)}`
 }
 
 function createContext(io: ProcessIO, out: CommandContext['out'], input: CommandInput) {

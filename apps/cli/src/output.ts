@@ -10,6 +10,8 @@ type Paint = (text: string) => string
 export interface Output {
   /** `--json` was given. */
   readonly json: boolean
+  /** A write to stdout failed (a full disk, a closed file; not a reader that went away). */
+  readonly failed: boolean
   readonly colour: boolean
   /** Writes text to stdout as is. */
   write(text: string): void
@@ -48,8 +50,12 @@ export function createOutput(io: ProcessIO, options: { json: boolean }): Output 
   // A reader that went away (`keywarden list | head -1`) is not an error worth a stack trace:
   // stop writing and let the command finish, so the vault still closes and the audit flushes.
   let readerGone = false
+  // Any other failure loses output the user asked for (`keywarden get x > /dev/full`): the
+  // command's exit code must say so.
+  let failed = false
   io.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (!readerGone && error.code !== 'EPIPE') {
+      failed = true
       io.stderr.write(`keywarden: cannot write to stdout (${error.code ?? 'error'})\n`)
     }
     readerGone = true
@@ -59,6 +65,9 @@ export function createOutput(io: ProcessIO, options: { json: boolean }): Output 
   }
   return {
     json: options.json,
+    get failed() {
+      return failed
+    },
     colour,
     write,
     line: (text = '') => write(`${text}\n`),

@@ -64,6 +64,19 @@ describe('keywarden-edge', () => {
     })
   })
 
+  it('shows the cause of a failed start only with KEYWARDEN_DEBUG=1', async () => {
+    const broken = { PATH: process.env.PATH ?? '', PORT: '0', KEYWARDEN_STORE: 'postgres' }
+    const plain = run(process.execPath, [binPath], { env: broken })
+    await expect(plain).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('CONFIGURATION_ERROR'),
+    })
+    await expect(plain).rejects.toMatchObject({ stderr: expect.not.stringContaining('    at ') })
+    await expect(
+      run(process.execPath, [binPath], { env: { ...broken, KEYWARDEN_DEBUG: '1' } }),
+    ).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/\n {4}at \S/) })
+  })
+
   it('serves the plugin over HTTP with the token from PLUGIN_BEARER_TOKEN, and stops on SIGTERM', async () => {
     const { child, url } = await start({
       KEYWARDEN_DATABASE_URL: vault.database.url,

@@ -75,5 +75,9 @@ process.exitCode = await main(process.argv.slice(2)).catch((error: unknown) => {
   // A KeywardenError's message is vetted (no values); anything else is not shown.
   const message = isKeywardenError(error) ? `${error.code}: ${error.message}` : 'unexpected error'
   process.stderr.write(`keywarden-edge: ${message}\n`)
+  // The cause, for whoever debugs a start that failed; a stack names code, not values.
+  if (process.env.KEYWARDEN_DEBUG === '1' && error instanceof Error && error.stack) {
+    process.stderr.write(`${error.stack}\n`)
+  }
   return 1
 })

@@ -101,6 +101,19 @@ describe('keywarden-mcp bin', () => {
     })
   })
 
+  it('shows the cause of a failed start only with KEYWARDEN_DEBUG=1', async () => {
+    const broken = { PATH: process.env.PATH ?? '', KEYWARDEN_STORE: 'postgres' }
+    const plain = run(process.execPath, [binPath], { env: broken })
+    await expect(plain).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('CONFIGURATION_ERROR'),
+    })
+    await expect(plain).rejects.toMatchObject({ stderr: expect.not.stringContaining('    at ') })
+    await expect(
+      run(process.execPath, [binPath], { env: { ...broken, KEYWARDEN_DEBUG: '1' } }),
+    ).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/\n {4}at \S/) })
+  })
+
   it('exits cleanly when stdin ends, and on SIGTERM', async () => {
     const start = () => {
       const child = spawn(process.execPath, [binPath], { env, stdio: ['pipe', 'pipe', 'pipe'] })

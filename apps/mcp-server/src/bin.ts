@@ -91,6 +91,10 @@ if (argument === '--version' || argument === '-v') {
     await serve()
   } catch (error) {
     log(errorText(error))
+    // The cause, for whoever debugs a start that failed; a stack names code, not values.
+    if (process.env.KEYWARDEN_DEBUG === '1' && error instanceof Error && error.stack) {
+      process.stderr.write(`${error.stack}\n`)
+    }
     process.exitCode = 1
   }
 }

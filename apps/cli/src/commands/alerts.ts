@@ -30,14 +30,21 @@ Examples:
   keywarden alerts
   KEYWARDEN_WEBHOOK_URL=https://hooks.slack.com/services/... keywarden alerts --since 1h`
 
+/** The longest window `secret_alerts` accepts (its SQL refuses more, naming its own arguments). */
+const MAX_WINDOW_MS = 90 * 86_400_000
+
+function sinceWindow(text: string): number {
+  const window = parseDuration(text, '--since')
+  if (window > MAX_WINDOW_MS) throw new UsageError('--since must be at most 90d, e.g. --since 7d')
+  return window
+}
+
 export const run: CommandModule['run'] = async (context, { positionals, values }) => {
   if (positionals.length > 0) {
     throw new UsageError('alerts takes no arguments; see keywarden alerts --help')
   }
   const since =
-    typeof values.since === 'string'
-      ? new Date(Date.now() - parseDuration(values.since, '--since'))
-      : undefined
+    typeof values.since === 'string' ? new Date(Date.now() - sinceWindow(values.since)) : undefined
   const client = await context.client()
   const webhook = webhookFrom(context.env)
   const result = await notifyNewAlerts({

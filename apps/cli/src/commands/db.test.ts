@@ -187,4 +187,34 @@ describe('keywarden db migrate', () => {
     expect(keyless.stdout).toBe('')
     expectOneErrorLine(keyless, /root_key/)
   })
+
+  it('status reports the schema version, and refuses a schema newer than the CLI knows', async () => {
+    const env = { KEYWARDEN_DATABASE_URL: url, KEYWARDEN_ROOT_KEY: rootKey }
+    const latest = (await loadMigrations()).at(-1)?.version
+    const status = await runCli(['status', '--json'], { env })
+    expect(status.code, status.stderr).toBe(0)
+    expect(JSON.parse(status.stdout)).toMatchObject({ schema_version: latest })
+    expect((await runCli(['status'], { env })).stdout).toContain(`Schema         ${latest}\n`)
+
+    const sql = await database.connect()
+    try {
+      await sql.query(
+        "INSERT INTO supabase_migrations.schema_migrations (version, name) VALUES ('29991231000000', 'from_the_future')",
+      )
+      const newer = await runCli(['status'], { env })
+      expect(newer.code).toBe(1)
+      expect(newer.stdout).toBe('')
+      expectOneErrorLine(
+        newer,
+        new RegExp(
+          `^keywarden: the vault's schema \\(29991231000000\\) is newer than this keywarden knows \\(${latest}\\): upgrade it`,
+        ),
+      )
+    } finally {
+      await sql.query(
+        "DELETE FROM supabase_migrations.schema_migrations WHERE version = '29991231000000'",
+      )
+      await sql.end()
+    }
+  })
 })

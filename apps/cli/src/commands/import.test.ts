@@ -11,6 +11,7 @@ import {
   createPostgresTestDatabase,
   type PostgresTestDatabase,
 } from '../../../../packages/core/src/testing/databases.ts'
+import { expectOneErrorLine } from '../testing/command-suite.ts'
 import { type CliResult, runCli } from '../testing/run-cli.ts'
 
 const CANARY = 'kw-canary-7c1e0b5a9d'
@@ -140,7 +141,9 @@ describe('keywarden import', () => {
     expect(result.code).toBe(0)
     expect(result.stderr).toBe('')
     for (const [name, { type, line }] of Object.entries(EXPECTED)) {
-      expect(result.stdout).toMatch(new RegExp(`\\n${name} +[A-Z_]+ +${line}(-\\d+)? +${type}\\n`))
+      expect(result.stdout).toMatch(
+        new RegExp(`\\n${name} +[A-Z_]+ +${line}(-\\d+)? +${type} +would create\\n`),
+      )
     }
     expect(result.stdout).toContain(`Would import 6 secrets from ${file}:`)
     const skipped = [
@@ -185,7 +188,7 @@ describe('keywarden import', () => {
     expect(await exists(`${file}.backup`)).toBe(false)
   })
 
-  it('re-importing unchanged values creates no new version; a changed one is updated', async () => {
+  it('re-importing unchanged values creates no new version; a different one needs --replace', async () => {
     const before = await versions()
     const file = await fixture('again/.zshrc', ZSHRC)
     const again = await keywarden(['import', file, '--json'])
@@ -195,12 +198,51 @@ describe('keywarden import', () => {
     expect(await versions()).toEqual(before)
 
     const changed = ZSHRC.replace('npm_AbC123dEf456', 'npm_NewValue789')
-    const updated = await keywarden(['import', await fixture('changed/.zshrc', changed)])
-    expect(updated.code).toBe(0)
-    expect(updated.stdout).toMatch(/updated +npm_token \(version 2\)/)
-    expect(updated.stdout).toContain(': 1 updated, 5 unchanged.')
+    const changedFile = await fixture('changed/.zshrc', changed)
+    const dry = await keywarden(['import', changedFile, '--dry-run'])
+    expect(dry.code).toBe(0)
+    expect(dry.stdout).toMatch(
+      /\nnpm_token +NPM_TOKEN +\d+ +\w+ +would replace \(value differs\)\n/,
+    )
+    expect(dry.stdout).toMatch(/\ngithub_token +.* unchanged \(same value\)\n/)
+
+    // The user's value in the vault is not silently replaced: nothing is imported.
+    const refused = await keywarden(['import', changedFile])
+    expect(refused.code).toBe(2)
+    expectOneErrorLine(
+      refused,
+      /^keywarden: the vault holds a different value for npm_token; nothing was imported\. Pass --replace to rotate it/,
+    )
+    expect(await versions()).toEqual(before)
+    expect((await client.getSecret('npm_token')).value).toBe('npm_AbC123dEf456')
+
+    const replaced = await keywarden(['import', changedFile, '--replace'])
+    expect(replaced.code).toBe(0)
+    expect(replaced.stdout).toMatch(/replaced +npm_token \(version 2\)/)
+    expect(replaced.stdout).toContain(': 1 replaced, 5 unchanged.')
     expect(await versions()).toEqual({ ...before, npm_token: 2 })
+    client.clearSecretCache()
     expect((await client.getSecret('npm_token')).value).toBe('npm_NewValue789')
+    // A rotation: the value it replaced is still there for the grace period.
+    expect((await client.getSecret('npm_token', { version: 'previous' })).value).toBe(
+      'npm_AbC123dEf456',
+    )
+  })
+
+  it('--remove-from-source writes the backup 0600, says it holds the values, and names lines left referring to them', async () => {
+    const content =
+      'export LEFT_TOKEN=left-value-123\nexport HOMEBREW_GITHUB_API_TOKEN="$LEFT_TOKEN"\n'
+    const file = await fixture('refs/.zshrc', content, 0o644)
+    const result = await keywarden(['import', file, '--remove-from-source', '--yes'])
+    expect(result.code, result.stderr).toBe(0)
+    expect((await stat(`${file}.backup`)).mode & 0o777).toBe(0o600)
+    expect((await stat(file)).mode & 0o777).toBe(0o644)
+    expect(result.stdout).toContain(
+      `${file}.backup still holds the values (mode 0600): delete it once you have checked the import (rm ${file}.backup).`,
+    )
+    expect(result.stdout).toContain(
+      `Line 1 of ${file} still refers to $LEFT_TOKEN, which is no longer set there: keywarden run --only left_token -- … sets it for a command.`,
+    )
   })
 
   it('--remove-from-source refuses without --yes when stdin is not a terminal, writing nothing', async () => {
@@ -217,7 +259,8 @@ describe('keywarden import', () => {
 
   it('--remove-from-source keeps a byte-identical backup and removes exactly the imported lines', async () => {
     const file = await fixture('remove/.zshrc', ZSHRC, 0o600)
-    const result = await keywarden(['import', file, '--remove-from-source', '--yes'])
+    // The test above left another npm_token in the vault.
+    const result = await keywarden(['import', file, '--remove-from-source', '--yes', '--replace'])
     expect(result.code).toBe(0)
     const removed = IMPORTED_LINES.size
     expect(result.stdout).toContain(
@@ -254,7 +297,7 @@ describe('keywarden import', () => {
     const report = JSON.parse(result.stdout) as {
       secrets: Array<{ name: string; status: string; line: number }>
       skipped: Array<{ variable: string; line: number; reason: string }>
-      removed: { lines: number[]; backup: string }
+      removed: { lines: number[]; backup: string; references: unknown[] }
     }
     expect(report.secrets.map((s) => [s.name, s.line])).toEqual([
       ['port', 2],
@@ -263,7 +306,12 @@ describe('keywarden import', () => {
       ['last', 9],
     ])
     expect(report.skipped.map((s) => s.variable)).toEqual(['EMPTY', 'COMPOSED'])
-    expect(report.removed).toEqual({ lines: [2, 3, 5, 6, 9], backup: `${file}.backup` })
+    expect(report.removed).toEqual({
+      lines: [2, 3, 5, 6, 9],
+      backup: `${file}.backup`,
+      // COMPOSED=${PORT}0, line 4 of what is left, expands a variable that is gone.
+      references: [{ line: 4, variable: 'PORT', name: 'port' }],
+    })
     expect((await client.getSecret('pem_key')).value).toBe(
       '-----BEGIN KEY-----\nline2\n-----END KEY-----',
     )

@@ -134,10 +134,9 @@ async function discard(context: CommandContext, name: string): Promise<number> {
   const client = await context.client()
   const discarded = await client.discardRotation(name)
   if (context.out.json) context.out.printJson({ name, discarded })
-  else
-    context.out.line(
-      discarded ? `Discarded the staged value of ${name}.` : `${name} has no staged rotation.`,
-    )
+  else if (discarded) context.out.line(`Discarded the staged value of ${name}.`)
+  // A failure (exit 3) is said on stderr, like every other error.
+  else context.out.note(`keywarden: ${name} has no staged rotation.`)
   return discarded ? 0 : 3
 }
 

@@ -6,6 +6,7 @@ import {
   type KeywardenErrorCode,
   resolveStoreConfig,
 } from '@keywarden/core'
+import { loadMigrations } from '@keywarden/core/node'
 import type { CommandModule } from '../context.ts'
 import { UsageError } from '../errors.ts'
 
@@ -14,12 +15,13 @@ export const options: CommandModule['options'] = {}
 export const help = `Usage: keywarden status [--json]
 
 Shows which vault the CLI uses and where it points (never a password), whether it answers, where
-values come from (secret_source: vault, env or none), how many secrets it holds, rotations and
+values come from (secret_source: vault, env or none), the schema version (the latest migration
+applied; an error when it is newer than this CLI knows), how many secrets it holds, rotations and
 expiries due within 7 days, failed accesses in the last hour, and the client cache's figures.
 Exits 4 when the vault cannot be reached.
 
 Options:
-  --json   {"backend": {"kind", "target", "reachable"}, "secret_source", "secret_count",
+  --json   {"backend": {"kind", "target", "reachable"}, "secret_source", "schema_version", "secret_count",
            "rotations_due", "rotations_overdue", "expiring", "expired",
            "audit_failures_last_hour", "cache", "change_notifications"}
 
@@ -52,6 +54,7 @@ export const run: CommandModule['run'] = async (context, { positionals }) => {
     // The CLI's one error line and exit code (4 when unreachable).
     throw new KeywardenError(code, `cannot reach the vault at ${target} (${code})`)
   }
+  await checkSchema(health.schema_version)
   // Three queries side by side: one round trip's wait instead of three.
   const [secrets, expiring, failures] = await Promise.all([
     client.listSecrets(),
@@ -74,6 +77,7 @@ export const run: CommandModule['run'] = async (context, { positionals }) => {
     out.printJson({
       backend,
       secret_source: health.secret_source,
+      schema_version: health.schema_version,
       secret_count: secrets.length,
       rotations_due: rotations.length,
       rotations_overdue: overdueRotations,
@@ -89,6 +93,7 @@ export const run: CommandModule['run'] = async (context, { positionals }) => {
   const attention = (count: number, text: string) => (count > 0 ? paint.yellow(text) : text)
   out.line(`Backend        ${backend.kind} ${backend.target} ${paint.green('(reachable)')}`)
   out.line(`Secret source  ${health.secret_source}`)
+  out.line(`Schema         ${health.schema_version ?? 'unknown (not readable through this store)'}`)
   out.line(`Secrets        ${secrets.length}`)
   out.line(
     `Rotations due  ${attention(rotations.length, `${rotations.length} within ${WINDOW_DAYS} days`)}${overdueRotations > 0 ? paint.red(` (${overdueRotations} overdue)`) : ''}`,
@@ -106,6 +111,22 @@ export const run: CommandModule['run'] = async (context, { positionals }) => {
     `Notifications  ${change_notifications ? 'on (changes elsewhere evict at once)' : 'off'}`,
   )
   return 0
+}
+
+/**
+ * Refuses a database migrated by a newer Keywarden: its functions may take other arguments,
+ * and `keywarden db migrate` from this CLI would not help. (A missing or older schema shows as
+ * SCHEMA_MISSING on the first query.)
+ */
+async function checkSchema(version: string | null): Promise<void> {
+  if (version === null) return
+  const known = (await loadMigrations()).at(-1)?.version ?? ''
+  if (version > known) {
+    throw new KeywardenError(
+      'CONFIGURATION_ERROR',
+      `the vault's schema (${version}) is newer than this keywarden knows (${known}): upgrade it, e.g. npm install -g @keywarden/cli`,
+    )
+  }
 }
 
 /** Where the configuration points, without credentials; undefined when it cannot say. */

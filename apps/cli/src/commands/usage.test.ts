@@ -20,7 +20,11 @@ describe('bad input to the commands', () => {
     await rm(home, { recursive: true, force: true })
   })
 
-  const refuse = async (args: readonly string[], pattern: RegExp, input = 'some-value') => {
+  const refuse = async (
+    args: readonly string[],
+    pattern: RegExp,
+    input: string | Uint8Array = 'some-value',
+  ) => {
     const result = await runCli(args, { env: { KEYWARDEN_HOME: home }, input })
     const where = `keywarden ${args.join(' ')}`
     expect(result.code, where).toBe(2)
@@ -100,6 +104,33 @@ describe('bad input to the commands', () => {
         expect(result.stderr).not.toContain(form.toLowerCase())
       }
     }
+  })
+
+  it('a usage error is one line saying what to type, also for what parseArgs refuses', async () => {
+    await refuse(
+      ['expiring', '--days', '-1'],
+      /^keywarden: --days needs a value; for one that starts with "-", write --days=<value>; see keywarden expiring --help\n$/,
+    )
+    await refuse(['expiring', '--days=-1'], /--days must be a whole number from 0 to 3650/)
+    await refuse(['audit', '--limit', '-5'], /--limit needs a value; .* write --limit=<value>/)
+    await refuse(['list', '--home'], /^keywarden: --home needs a value: --home <value>; see/)
+    await refuse(['--home'], /^keywarden: --home needs a value: --home <value> <command>; see/)
+    await refuse(['--home', home], /^keywarden: no command after --home <value>; see/)
+    await refuse(['alerts', '--since', '100d'], /^keywarden: --since must be at most 90d/)
+  })
+
+  it('set: a value that is not UTF-8 is refused, not stored as U+FFFD', async () => {
+    const result = await refuse(
+      ['set', 'binary_value'],
+      /not valid UTF-8 text/,
+      Uint8Array.of(0xff, 0xfe),
+    )
+    expect(result.stderr).not.toContain('\ufffd')
+    await refuse(
+      ['set', 'cut_value'],
+      /not valid UTF-8 text/,
+      Buffer.from('caf\u00e9').subarray(0, 4),
+    )
   })
 
   it('wrote nothing: the home is still empty', async () => {

@@ -361,8 +361,41 @@ describe('planImport', () => {
     expect(result.secrets.map((s) => s.name)).toEqual(['ok_token'])
     expect(result.skipped).toEqual([
       { variable: '_TOKEN', line: 1, reason: expect.stringMatching(/not a valid secret name/) },
-      { variable: 'EMPTY_TOKEN', line: 2, reason: 'the value: it is empty' },
+      { variable: 'EMPTY_TOKEN', line: 2, reason: 'the value is empty' },
     ])
+  })
+
+  it('imports declare -x / typeset -x / readonly assignments like export ones', () => {
+    const result = plan(
+      'declare -x A_TOKEN=a-value\ntypeset -gx B_TOKEN=b-value\nreadonly C_TOKEN=c-value\ndeclare -f\n',
+    )
+    expect(result.secrets.map((s) => [s.name, s.value, s.line])).toEqual([
+      ['a_token', 'a-value', 1],
+      ['b_token', 'b-value', 2],
+      ['c_token', 'c-value', 3],
+    ])
+  })
+
+  it('lists KEY = value (spaces around =) under Skipped, in a .env and in a shell file', () => {
+    const dotenv = plan('API_KEY = abc123\nPORT=1\n', 'dotenv')
+    expect(dotenv.secrets.map((s) => s.name)).toEqual(['port'])
+    expect(dotenv.skipped).toEqual([
+      { variable: 'API_KEY', line: 1, reason: 'there are spaces around "=" (write API_KEY=value)' },
+    ])
+    expect(plan('GH_TOKEN = ghp_x\n').skipped.map((s) => s.variable)).toEqual(['GH_TOKEN'])
+  })
+
+  it('imports a Slack webhook URL or a URL with a password whatever the variable is called', () => {
+    const result = plan(
+      [
+        'export SLACK_WEBHOOK_URL=https://hooks.slack.com/services/T000/B000/XXXXXXXX',
+        'export DATABASE_URL=postgres://app:s3cret@db.internal:5432/app',
+        'export DOCS_URL=https://example.com/docs',
+        '',
+      ].join('\n'),
+    )
+    expect(result.secrets.map((s) => s.name)).toEqual(['slack_webhook_url', 'database_url'])
+    expect(result.notSecrets).toEqual(['DOCS_URL'])
   })
 
   it('takes every literal assignment from a .env file, but never KEYWARDEN_*', () => {

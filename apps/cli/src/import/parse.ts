@@ -541,6 +541,9 @@ function statementsOf(tokens: readonly Token[]): Statement[] {
 // ---------------------------------------------------------------------------------------------
 
 const ASSIGNMENT = /^([A-Za-z_][A-Za-z0-9_]*)(\+?)=/
+const BARE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+/** Builtins whose arguments are assignments (after their options): `declare -x NAME=value`. */
+const DECLARERS = new Set(['export', 'declare', 'typeset', 'readonly'])
 
 /**
  * The assignments in an `.env` or shell rc file: the literal top-level ones that stand on lines
@@ -558,10 +561,22 @@ export function parseAssignments(text: string, dialect: Dialect = 'shell'): Pars
   for (const statement of statementsOf(tokens)) {
     const [first, ...rest] = statement.words
     if (!first) continue
-    const exported = first.problem === undefined && first.raw === 'export'
-    const targets = exported ? rest : statement.words
+    const declared = first.problem === undefined && DECLARERS.has(first.raw)
+    const options = declared ? rest.findIndex((option) => !option.raw.startsWith('-')) : 0
+    const targets = declared ? rest.slice(options === -1 ? rest.length : options) : statement.words
     const word = targets[0]
     const match = word ? ASSIGNMENT.exec(word.raw) : null
+    const spaced = word && !match && BARE_NAME.test(word.raw) && targets[1]?.raw.startsWith('=')
+    if (word && spaced) {
+      // `KEY = value` looks like an assignment but is none, in a shell or a .env file here.
+      skipped.push({
+        variable: word.raw,
+        line: lineAt(first.start),
+        reason: `there are spaces around "=" (write ${word.raw}=value)`,
+        nested: statement.nested,
+      })
+      continue
+    }
     if (!word || !match) continue
     const variable = match[1] ?? ''
     const line = lineAt(first.start)
@@ -670,6 +685,22 @@ export function looksLikeSecret(variable: string): boolean {
   return parts.some((part) => SECRET_PARTS.has(part) || SECRET_WORDS.test(part))
 }
 
+/**
+ * Values that are secrets whatever their variable is called: a webhook URL whose path is the
+ * credential (Slack, Discord, Microsoft Teams), or a URL with a password in it.
+ */
+const SECRET_VALUES = [
+  /^https:\/\/hooks\.slack\.com\/(services|workflows|triggers)\//,
+  /^https:\/\/(discord|discordapp)\.com\/api\/webhooks\//,
+  /^https:\/\/[^/]+\.webhook\.office\.com\//,
+  /^[a-z][a-z0-9+.-]*:\/\/[^/@:\s]*:[^/@\s]+@/i,
+]
+
+/** Whether a value is a secret by its shape alone ({@link SECRET_VALUES}). */
+export function isSecretValue(value: string): boolean {
+  return SECRET_VALUES.some((pattern) => pattern.test(value))
+}
+
 /** The secret's name in the vault: the variable in lower case (`GITHUB_TOKEN` → `github_token`). */
 export function secretNameFor(variable: string): string {
   return variable.toLowerCase()
@@ -756,15 +787,18 @@ export interface ImportPlan {
  * uses, so nothing is imported for it.
  */
 export function planImport(parsed: ParsedAssignments, dialect: Dialect): ImportPlan {
-  const wanted = (variable: string) =>
+  const wanted = (variable: string, value?: string) =>
     dialect === 'dotenv'
       ? !variable.toUpperCase().startsWith('KEYWARDEN_')
-      : looksLikeSecret(variable)
+      : looksLikeSecret(variable) ||
+        (value !== undefined &&
+          !variable.toUpperCase().startsWith('KEYWARDEN_') &&
+          isSecretValue(value))
   const skipped: ImportPlan['skipped'] = []
   const notSecrets = new Set<string>()
   const byName = new Map<string, Assignment[]>()
   for (const assignment of parsed.assignments) {
-    if (!wanted(assignment.variable)) {
+    if (!wanted(assignment.variable, assignment.value)) {
       notSecrets.add(assignment.variable)
       continue
     }
@@ -819,7 +853,10 @@ function valueProblem(value: string): string | undefined {
     return undefined
   } catch (error) {
     return error instanceof Error
-      ? error.message.replace(/^invalid secret value: /, 'the value: ')
+      ? // "invalid secret value: it is empty" reads "the value is empty".
+        error.message.replace(/^invalid secret value: (it )?/, (_, it) =>
+          it ? 'the value ' : 'the value: ',
+        )
       : 'invalid value'
   }
 }

@@ -19,8 +19,8 @@ export interface CliResult {
 export interface RunCliOptions {
   /** The whole environment (nothing is inherited but PATH). */
   env?: Record<string, string | undefined>
-  /** Written to stdin, which is then closed. */
-  input?: string
+  /** Written to stdin, which is then closed. Bytes for input that is not UTF-8 text. */
+  input?: string | Uint8Array
   /**
    * Kills a hung CLI. Default 90 s: the first command on a new embedded vault creates its
    * PGlite data directory (≈ 5 s alone, many times that on a loaded 2-core CI machine).

@@ -48,6 +48,7 @@ const STATUS_BY_CODE: Record<KeywardenErrorCode, ContentfulStatusCode> = {
   ROOT_KEY_INVALID: 503,
   DECRYPTION_FAILED: 503,
   CONFIGURATION_ERROR: 503,
+  SCHEMA_MISSING: 503,
   INTERNAL: 500,
 }
 

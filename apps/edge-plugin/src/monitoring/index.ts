@@ -10,11 +10,12 @@ import { secretAlertJson, secretMetricJson, type VaultClient } from '@keywarden/
 import { parseSince, secretAlertShape, secretMetricShape } from '@keywarden/mcp-server'
 import type { MiddlewareHandler } from 'hono'
 import { errorResponses, PROTECTED_ERRORS } from '../errors/index.ts'
+import { namedSchema } from '../schemas/index.ts'
 import { security } from '../vault/index.ts'
 
-const SecretMetricSchema = secretMetricShape.openapi('SecretMetric')
+const SecretMetricSchema = namedSchema(secretMetricShape, 'SecretMetric')
 
-const SecretAlertSchema = secretAlertShape.openapi('SecretAlert')
+const SecretAlertSchema = namedSchema(secretAlertShape, 'SecretAlert')
 
 /** What the monitoring routes need. */
 export interface MonitoringRouteDeps {

@@ -23,13 +23,14 @@ import {
 } from '@keywarden/mcp-server'
 import type { MiddlewareHandler } from 'hono'
 import { errorResponses, PROTECTED_ERRORS } from '../errors/index.ts'
+import { namedSchema } from '../schemas/index.ts'
 
 /** A secret's metadata as the API shows it. */
-export const SecretMetadataSchema = secretMetadataShape.openapi('SecretMetadata')
+export const SecretMetadataSchema = namedSchema(secretMetadataShape, 'SecretMetadata')
 
-const ExpiringSecretSchema = expiringSecretShape.openapi('ExpiringSecret')
+const ExpiringSecretSchema = namedSchema(expiringSecretShape, 'ExpiringSecret')
 
-const AuditRecordSchema = auditRecordShape.openapi('AuditRecord')
+const AuditRecordSchema = namedSchema(auditRecordShape, 'AuditRecord')
 
 const NameParam = z.object({
   name: z

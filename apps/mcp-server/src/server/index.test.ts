@@ -255,6 +255,7 @@ describe('read-only tools', () => {
       secret_source: 'vault',
       backend: { kind: 'postgres', reachable: true },
       accessed_by: 'mcp:test',
+      schema_version: expect.stringMatching(/^\d{14}$/),
     })
   })
 })

@@ -13,6 +13,7 @@ import type pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { isKeywardenError, type KeywardenError } from '../errors/index.ts'
 import { createEmbeddedStore } from '../node/embedded.ts'
+import { loadMigrations } from '../node/migrations.ts'
 import { DEFAULT_MIN_REDACT_LENGTH, redact } from '../redact/index.ts'
 import type { SecretStore } from '../store/index.ts'
 import { createPostgresStore, type PostgresStoreOptions } from '../store/postgres.ts'
@@ -885,6 +886,8 @@ describe('health()', () => {
         cache: { size: 1, hits: 1, loads: 1, ttl_ms: 12_345 },
         audit: { buffered: 1, dropped: 0 },
         change_notifications: true,
+        // The latest migration applied, as `keywarden status` and vault_health report it.
+        schema_version: (await loadMigrations()).at(-1)?.version,
       })
       expect(health.backend.target).toContain(`127.0.0.1:${proxy.port}/${db.name}`)
       expect(health.backend.error).toBeUndefined()
@@ -895,6 +898,7 @@ describe('health()', () => {
       const down = await client.health()
       expect(down.backend).toMatchObject({ reachable: false, error: 'VAULT_UNAVAILABLE' })
       expect(down.secret_source).toBe('none')
+      expect(down.schema_version).toBeNull()
       expect(JSON.stringify(down)).not.toContain(password)
       const error = await rejection(client.getSecret(fresh('health_missing')))
       expect(error.code).toBe('VAULT_UNAVAILABLE')
@@ -1169,6 +1173,7 @@ describe('the embedded store (PGlite)', () => {
         version: 1,
       })
       expect((await b.getSecret('github_token')).source).toBe('cache')
+      expect((await a.health()).schema_version).toBe((await loadMigrations()).at(-1)?.version)
       const health = await b.health()
       expect(health).toMatchObject({
         secret_source: 'vault',

@@ -98,6 +98,11 @@ export interface VaultHealth {
   audit: ReturnType<AuditBuffer['stats']>
   /** Whether the client hears changes made elsewhere (NOTIFY) and evicts at once. */
   change_notifications: boolean
+  /**
+   * The latest migration applied to the vault's database (`20261129000005`); null when none
+   * is, when the store cannot tell (Supabase's Data API) or the vault is unreachable.
+   */
+  schema_version: string | null
 }
 
 /** The vault client. Create one per process and share it. */
@@ -610,10 +615,13 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
         target: configured?.target ?? describeConfig(storeOption as StoreConfig),
         reachable: false,
       }
+      let schemaVersion: string | null = null
       try {
         const opened = await store()
         await opened.ping()
         backend = { kind: opened.kind, target: opened.target, reachable: true }
+        // An agent from an older release does not know the request: the version is unknown.
+        schemaVersion = (await opened.schemaVersion?.().catch(() => null)) ?? null
       } catch (error) {
         backend.error = isKeywardenError(error) ? error.code : 'INTERNAL'
       }
@@ -625,6 +633,7 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
         cache: { ...cache.stats(), ttl_ms: options.cache?.ttlMs ?? 5 * 60_000 },
         audit: audit.stats(),
         change_notifications: unsubscribe !== undefined,
+        schema_version: schemaVersion,
       }
     },
 

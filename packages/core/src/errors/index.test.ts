@@ -60,6 +60,7 @@ describe('KeywardenError', () => {
       INVALID_NAME: 2,
       INVALID_VALUE: 2,
       INVALID_ARGUMENT: 2,
+      SCHEMA_MISSING: 1,
       CONFIGURATION_ERROR: 1,
       VERIFICATION_FAILED: 1,
       ROOT_KEY_MISSING: 1,
@@ -220,7 +221,7 @@ describe('errorFromDatabase', () => {
     ['57P03', 'VAULT_UNAVAILABLE'],
     ['53300', 'VAULT_UNAVAILABLE'],
     ['42883', 'CONFIGURATION_ERROR'],
-    ['42P01', 'CONFIGURATION_ERROR'],
+    ['3D000', 'CONFIGURATION_ERROR'],
     ['23505', 'INTERNAL'],
     ['XX000', 'INTERNAL'],
   ] as const)('maps SQLSTATE %s from pg/PGlite to %s', (sqlState, code) => {
@@ -297,13 +298,33 @@ describe('errorFromDatabase', () => {
     ).toBe('ACCESS_DENIED')
     expect(
       errorFromDatabase({ code: 'PGRST202', message: 'Could not find the function' }).code,
-    ).toBe('CONFIGURATION_ERROR')
+    ).toBe('SCHEMA_MISSING')
     expect(errorFromDatabase({ code: 'PGRST301', message: 'JWT invalid' }).code).toBe(
       'ACCESS_DENIED',
     )
     expect(errorFromDatabase({ code: 'PGRST000', message: 'Could not connect' }).code).toBe(
       'VAULT_UNAVAILABLE',
     )
+  })
+
+  it.each([
+    ['42883', 'function public.list_secret_names(unknown) does not exist'],
+    ['42P01', 'relation "public.secret_access_log" does not exist'],
+    ['PGRST202', 'Could not find the function public.get_secret(p_name) in the schema cache'],
+    ['PGRST205', "Could not find the table 'public.secret_access_log' in the schema cache"],
+  ])('maps %s (an unmigrated database) to SCHEMA_MISSING, saying what to run', (code, message) => {
+    const error = errorFromDatabase({ code, message })
+    expect(error.code).toBe('SCHEMA_MISSING')
+    expect(error.message).toBe(
+      `the vault's schema is missing or old (${message}): run \`keywarden db migrate\``,
+    )
+    expect(EXIT_CODES[error.code]).toBe(1)
+  })
+
+  it('keeps CONFIGURATION_ERROR for a 42883 that is not a missing function', () => {
+    expect(
+      errorFromDatabase({ code: '42883', message: 'operator does not exist: text = integer' }).code,
+    ).toBe('CONFIGURATION_ERROR')
   })
 
   it('maps a supabase-js transport failure (code "", status 0) to VAULT_UNAVAILABLE', () => {

@@ -22,6 +22,7 @@ export type KeywardenErrorCode =
   | 'ROOT_KEY_INVALID'
   | 'DECRYPTION_FAILED'
   | 'CONFIGURATION_ERROR'
+  | 'SCHEMA_MISSING'
   | 'VERIFICATION_FAILED'
   | 'INTERNAL'
 
@@ -31,7 +32,8 @@ export type KeywardenErrorCode =
  * | exit | codes                                                                    |
  * | ---- | ------------------------------------------------------------------------ |
  * | 1    | failure: `INTERNAL`, `DECRYPTION_FAILED`, `ACCESS_DENIED`, configuration |
- * |      | and root-key problems, `VERIFICATION_FAILED` (a staged value's check)    |
+ * |      | and root-key problems, `SCHEMA_MISSING` (run `keywarden db migrate`),    |
+ * |      | `VERIFICATION_FAILED` (a staged value's check)                           |
  * | 2    | usage: `INVALID_NAME`, `INVALID_VALUE`, `INVALID_ARGUMENT`               |
  * | 3    | `SECRET_NOT_FOUND`                                                       |
  * | 4    | `VAULT_UNAVAILABLE` (worth retrying later)                               |
@@ -46,6 +48,7 @@ export const EXIT_CODES: Readonly<Record<KeywardenErrorCode, number>> = Object.f
   INVALID_VALUE: 2,
   INVALID_ARGUMENT: 2,
   CONFIGURATION_ERROR: 1,
+  SCHEMA_MISSING: 1,
   VERIFICATION_FAILED: 1,
   ROOT_KEY_MISSING: 1,
   ROOT_KEY_INVALID: 1,
@@ -395,6 +398,15 @@ function classify(code: string): KeywardenErrorCode {
   return 'INTERNAL'
 }
 
+/**
+ * An unmigrated (or older) database: a function of the SQL API, or one of its tables, is not
+ * there. Every call Keywarden makes is to its own functions and tables, so these name them.
+ */
+function isSchemaMissing(code: string, message: string | undefined): boolean {
+  if (code === '42883') return message?.startsWith('function ') === true
+  return code === '42P01' || code === 'PGRST202' || code === 'PGRST205'
+}
+
 // A five-character SQLSTATE or a PostgREST code.
 const DATABASE_CODE = /^([0-9A-Z]{5}|PGRST\d{3})$/
 
@@ -409,6 +421,7 @@ const GENERIC_MESSAGES: Readonly<Record<KeywardenErrorCode, string>> = {
   ROOT_KEY_INVALID: 'the root key is invalid',
   DECRYPTION_FAILED: 'decryption failed',
   CONFIGURATION_ERROR: 'configuration error',
+  SCHEMA_MISSING: "the vault's schema is missing or old: run `keywarden db migrate`",
   VERIFICATION_FAILED: 'verification failed',
   INTERNAL: 'unexpected error',
 }
@@ -427,7 +440,8 @@ const GENERIC_MESSAGES: Readonly<Record<KeywardenErrorCode, string>> = {
  * | KW010 / KW011 / KW012 / KW404                                       | INVALID_NAME / INVALID_VALUE / INVALID_ARGUMENT / SECRET_NOT_FOUND |
  * | 42501, 28xxx, PGRST301–303, HTTP 401/403 without a code             | ACCESS_DENIED         |
  * | 08xxx, 57P01–57P03, 53300, 57014, PGRST000–003, socket errors, fetch failures, HTTP 0/502/503/504 | VAULT_UNAVAILABLE |
- * | 42883, 42P01, 3F000, 3D000, PGRST202, PGRST300 (SQL API missing)    | CONFIGURATION_ERROR   |
+ * | 42883 `function … does not exist`, 42P01, PGRST202, PGRST205 (the SQL API or its tables are missing: an unmigrated or older database) | SCHEMA_MISSING |
+ * | other 42883, 3F000, 3D000, PGRST300 (wrong database or schema)      | CONFIGURATION_ERROR   |
  * | anything else                                                       | INTERNAL              |
  *
  * Messages: Keywarden's own SQLSTATEs and the access/connection classes pass the server's
@@ -455,6 +469,13 @@ export function errorFromDatabase(
 
   const vaultFailure = supabaseVaultFailure(sqlState, message)
   if (vaultFailure) return make(vaultFailure.code, vaultFailure.message)
+  if (sqlState !== undefined && isSchemaMissing(sqlState, message)) {
+    // The server's message names the missing function or table, never data.
+    return make(
+      'SCHEMA_MISSING',
+      `the vault's schema is missing or old (${message || sqlState}): run \`keywarden db migrate\``,
+    )
+  }
   if (sqlState !== undefined) {
     const kind = classify(sqlState)
     if (kind !== 'INTERNAL') {

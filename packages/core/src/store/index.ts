@@ -306,6 +306,11 @@ export interface SecretStore {
   /** Resolves when the database answers; throws VAULT_UNAVAILABLE otherwise. */
   ping(): Promise<void>
   /**
+   * The latest migration applied to the database (`20261129000005`), null when none is
+   * recorded. Stores that cannot read the migration table (the Data API) leave this undefined.
+   */
+  schemaVersion?(): Promise<string | null>
+  /**
    * Calls `listener` with a secret's name whenever any client changes it (NOTIFY
    * keywarden_secrets, or Supabase Realtime for the supabase store), and with `*` when it may
    * have missed changes. Stores that cannot hear changes leave this undefined.

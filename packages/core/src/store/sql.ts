@@ -241,6 +241,22 @@ export function createSqlStore(parts: SqlStoreParts): SecretStore {
       await run('SELECT 1', [])
     },
 
+    async schemaVersion() {
+      try {
+        // Where `keywarden db migrate`, the embedded vault and `supabase db push` record them.
+        const rows = await parts.query(
+          'SELECT max(version)::text AS version FROM supabase_migrations.schema_migrations',
+          [],
+        )
+        return typeof rows[0]?.version === 'string' ? rows[0].version : null
+      } catch (error) {
+        const mapped = errorFromDatabase(error)
+        // No migration table (or schema): nothing was ever applied.
+        if (mapped.sqlState === '42P01' || mapped.sqlState === '3F000') return null
+        throw mapped
+      }
+    },
+
     ...(parts.subscribe ? { subscribe: parts.subscribe } : {}),
     close: parts.close,
   }

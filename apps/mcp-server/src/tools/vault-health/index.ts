@@ -25,6 +25,10 @@ export const vaultHealthTool = defineTool({
     cache: z.looseObject({ ttl_ms: z.number() }),
     audit: z.looseObject({}),
     change_notifications: z.boolean(),
+    schema_version: z
+      .string()
+      .nullable()
+      .describe('The latest migration applied to the vault database; null when unknown'),
   }),
   annotations: { readOnlyHint: true, openWorldHint: false },
   async handler({ client }, _input) {

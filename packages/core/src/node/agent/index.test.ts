@@ -14,6 +14,7 @@ import { openStore, resolveStoreConfig } from '../../config/index.ts'
 import type { SecretStore } from '../../store/index.ts'
 import { randomRootKey } from '../../testing/databases.ts'
 import { rejection } from '../../testing/expect.ts'
+import { loadMigrations } from '../migrations.ts'
 import { createAgentStore, stopAgent } from './index.ts'
 import {
   agentProcesses,
@@ -251,7 +252,10 @@ describe('createAgentStore with a real agent process', () => {
     try {
       await client.storeSecret('via_client', 'client-value')
       expect(await client.getSecret('via_client')).toMatchObject({ value: 'client-value' })
-      expect((await client.health()).change_notifications).toBe(true)
+      const health = await client.health()
+      expect(health.change_notifications).toBe(true)
+      // Asked through the agent, which holds the vault.
+      expect(health.schema_version).toBe((await loadMigrations()).at(-1)?.version)
     } finally {
       await client.close()
     }

@@ -256,6 +256,7 @@ export async function createAgentStore(options: AgentStoreOptions = {}): Promise
     async ping() {
       await call('ping', [])
     },
+    schemaVersion: () => call('schemaVersion', []) as Promise<string | null>,
 
     async subscribe(listener) {
       listeners.add(listener)

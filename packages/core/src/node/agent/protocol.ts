@@ -74,6 +74,7 @@ export const STORE_METHODS = [
   'setDoorPolicy',
   'deleteDoorPolicy',
   'ping',
+  'schemaVersion',
 ] as const
 
 /** One of {@link STORE_METHODS}. */
@@ -96,6 +97,7 @@ export const READ_ONLY_METHODS: ReadonlySet<string> = new Set([
   'verifyAuditLog',
   'listDoorPolicies',
   'ping',
+  'schemaVersion',
   'hello',
   'subscribe',
   'unsubscribe',

@@ -349,6 +349,8 @@ function callStore(store: SecretStore, method: StoreMethod, params: unknown[]): 
       return store.deleteDoorPolicy(text(a), text(b), text(c))
     case 'ping':
       return store.ping()
+    case 'schemaVersion':
+      return store.schemaVersion?.() ?? Promise.resolve(null)
   }
 }
 
