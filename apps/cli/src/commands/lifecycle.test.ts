@@ -86,7 +86,9 @@ describe('rotation lifecycle and monitoring commands on PostgreSQL', () => {
     expect(line).toMatch(/ never /)
     expect(line).not.toContain('0d ago')
     const listed = await cli(['list'])
-    expect(listed.stdout.split('\n').find((row) => row.startsWith('metered_key '))).toMatch(/ never/)
+    expect(listed.stdout.split('\n').find((row) => row.startsWith('metered_key '))).toMatch(
+      / never/,
+    )
   })
 
   it('alerts: a failure burst is listed, and posted to the webhook once', async () => {
