@@ -45,7 +45,7 @@ describe('resolveStoreConfig', () => {
         SUPABASE_SERVICE_ROLE_KEY_FILE: '/s',
       }),
     ).toEqual({ kind: 'supabase', url: 'https://x.supabase.co', serviceRoleKeyFile: '/s' })
-    for (const env of [
+    const twice: Record<string, string>[] = [
       { KEYWARDEN_ROOT_KEY: KEY, KEYWARDEN_ROOT_KEY_FILE: '/k' },
       { KEYWARDEN_DATABASE_URL: 'postgres://u:pw@h/db', KEYWARDEN_DATABASE_PASSWORD_FILE: '/p' },
       {
@@ -53,7 +53,8 @@ describe('resolveStoreConfig', () => {
         SUPABASE_SERVICE_ROLE_KEY: 'k',
         SUPABASE_SERVICE_ROLE_KEY_FILE: '/s',
       },
-    ]) {
+    ]
+    for (const env of twice) {
       const error = configError(env)
       expect(error.code).toBe('CONFIGURATION_ERROR')
       expect(error.message).toContain('keep one')

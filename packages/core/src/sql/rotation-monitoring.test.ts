@@ -480,7 +480,9 @@ describe.each(await sqlBackends())('rotation and monitoring on $kind', ({ create
         })),
       )
       const fired = await alerts(at(base, -HOUR), at(base, HOUR))
-      return fired.find((alert) => alert.kind === 'failed_access_burst' && alert.secret_name === secret)
+      return fired.find(
+        (alert) => alert.kind === 'failed_access_burst' && alert.secret_name === secret,
+      )
     }
     // The owner mistyping names at the CLI: still a burst to see, but no high alert.
     expect(await slips('cli', new Date('2031-06-01T10:00:00Z'))).toMatchObject({
@@ -495,9 +497,9 @@ describe.each(await sqlBackends())('rotation and monitoring on $kind', ({ create
       }),
     ).toMatchObject({ severity: 'high' })
     // The same misses from an agent are probing for names: high.
-    expect(await slips(fresh('mcp:claude-desktop'), new Date('2031-06-03T10:00:00Z'))).toMatchObject(
-      { severity: 'high' },
-    )
+    expect(
+      await slips(fresh('mcp:claude-desktop'), new Date('2031-06-03T10:00:00Z')),
+    ).toMatchObject({ severity: 'high' })
   })
 
   it('fires new_accessor when an accessor first uses a secret others already used, and only then', async () => {
