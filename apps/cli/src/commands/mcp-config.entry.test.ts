@@ -162,6 +162,8 @@ describe('the entry mcp-config --write makes, started with nothing but itself', 
       expect(text).not.toContain(secret)
       expect(output).not.toContain(secret)
     }
+    expect(output).toContain(`KEYWARDEN_ROOT_KEY is in ${keyFile} (mode 0600)`)
+    expect(output).toContain(`The password of KEYWARDEN_DATABASE_URL is in ${passwordFile}`)
     expect(await readFile(keyFile, 'utf8')).toBe(`${database.rootKey}\n`)
     expect(await readFile(passwordFile, 'utf8')).toBe(`${PASSWORD}\n`)
     for (const path of [keyFile, passwordFile]) {

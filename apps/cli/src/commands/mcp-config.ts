@@ -246,6 +246,7 @@ export const run: CommandModule['run'] = async (context, { positionals, values }
       wrapped,
       plan,
       created: !source.existed,
+      files: configuration.files,
     })
   }
   // Said only once the configuration went somewhere: an error stays one line.
@@ -294,6 +295,8 @@ interface KeywardenEnvironment {
   omitted: string[]
   /** Some of `omitted` would go into 0600 files with --write. */
   storable: boolean
+  /** The secrets placed in 0600 files, by where they were set. */
+  files: { source: string; path: string }[]
 }
 
 /** A secret of the configuration that the entry names by a 0600 file instead. */
@@ -392,7 +395,7 @@ async function keywardenEnvironment(
       if (secret.variable === 'KEYWARDEN_DATABASE_PASSWORD_FILE') delete result[secret.source]
       omitted.push(secret.source)
     }
-    return { env: result, omitted, storable: secrets.length > 0 }
+    return { env: result, omitted, storable: secrets.length > 0, files: [] }
   }
   if (secrets.length > 0) {
     const home = resolve(
@@ -400,7 +403,14 @@ async function keywardenEnvironment(
     )
     for (const secret of secrets) result[secret.variable] = await secretFile(home, secret)
   }
-  return { env: result, omitted, storable: false }
+  const files = secrets.map((secret) => ({
+    source:
+      secret.variable === 'KEYWARDEN_DATABASE_PASSWORD_FILE'
+        ? `The password of ${secret.source}`
+        : secret.source,
+    path: result[secret.variable] ?? '',
+  }))
+  return { env: result, omitted, storable: false, files }
 }
 
 /**
@@ -1043,6 +1053,7 @@ function report(
     wrapped: readonly Wrapped[]
     plan: WrapPlan
     created: boolean
+    files: KeywardenEnvironment['files']
   },
 ) {
   const { out } = context
@@ -1050,6 +1061,12 @@ function report(
   if (keywarden === 'added') out.line(`Added the keywarden server to ${file}.`)
   if (keywarden === 'updated') out.line(`Updated the keywarden server in ${file}.`)
   if (keywarden === 'unchanged') out.line(`The keywarden server in ${file} is already up to date.`)
+  for (const secret of result.files) {
+    // Where the secret went, never what it is: the entry names this file instead.
+    out.line(
+      out.paint.dim(`${secret.source} is in ${secret.path} (mode 0600); the entry names the file.`),
+    )
+  }
   if (wrapped.length > 0) {
     const stored = new Set(
       wrapped.flatMap((w) => w.variables.filter((v) => v.status === 'stored').map((v) => v.secret)),
