@@ -245,7 +245,7 @@ function report(error: unknown, io: ProcessIO): number {
     error !== null &&
     'code' in error &&
     error.code === 'ROOT_KEY_MISSING'
-      ? ' (set KEYWARDEN_ROOT_KEY to the vault root key, 64 hex characters)'
+      ? ' (set KEYWARDEN_ROOT_KEY to the vault root key, 64 hex characters, or KEYWARDEN_ROOT_KEY_FILE to a 0600 file holding it)'
       : ''
   io.stderr.write(`keywarden: ${message}${hint}\n`)
   if (io.env.KEYWARDEN_DEBUG === '1' && error instanceof Error && error.stack) {

@@ -7,6 +7,7 @@
  * avoids importing `@keywarden/core/node`, which would load PGlite anyway.
  */
 import { existsSync } from 'node:fs'
+import { mkdir, open } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import {
@@ -25,14 +26,36 @@ export async function openVaultClient(env: Environment, out: Output): Promise<Va
   const home =
     config.kind === 'embedded' ? (config.home ?? join(homedir(), '.keywarden')) : undefined
   const isNew = home !== undefined && !existsSync(join(home, 'data'))
+  // Of several first commands at once, only the one that claimed the creation says so.
+  const creator = isNew && (await claimCreation(home))
   const client = createVaultClient({ env, accessedBy: 'cli', store: config })
   if (isNew) {
     // Open now, so the note comes before the command's own output. With the agent this
     // starts it, and it creates the vault before it answers.
     await client.health()
     // Only when it really was made: a failure to open is the command's to report.
-    if (existsSync(join(home, 'data'))) out.note(`keywarden: created an embedded vault in ${home}`)
+    if (creator && existsSync(join(home, 'data'))) {
+      out.note(`keywarden: created an embedded vault in ${home}`)
+    }
   }
   // The CLI is a door too: full rights by default, but a `cli` rule of the door policy binds it.
   return restrictToDoor(client, { door: CLI_DOOR })
+}
+
+/** The file whose exclusive creation elects the one first command that reports the new vault. */
+const CREATION_CLAIM = '.created'
+
+/**
+ * Claims the creation of the vault in `home` (made 0700 if missing, as the vault makes it):
+ * true for exactly one caller, however many first commands start at once.
+ */
+async function claimCreation(home: string): Promise<boolean> {
+  try {
+    await mkdir(home, { recursive: true, mode: 0o700 })
+    await (await open(join(home, CREATION_CLAIM), 'wx', 0o600)).close()
+    return true
+  } catch {
+    // Another command claimed it, or the home is unusable: opening the vault says which.
+    return false
+  }
 }

@@ -25,7 +25,10 @@ The Keywarden MCP server (${packageName} ${version}), speaking MCP over stdio. S
 MCP client such as Claude Desktop; \`keywarden mcp-config\` prints the entry to add.
 
 The vault is configured as for the keywarden CLI: the embedded vault by default, or
-KEYWARDEN_DATABASE_URL + KEYWARDEN_ROOT_KEY (PostgreSQL), or Supabase when configured.
+KEYWARDEN_DATABASE_URL + KEYWARDEN_ROOT_KEY (PostgreSQL), or Supabase when configured. Each
+secret may come from a 0600 file instead: KEYWARDEN_ROOT_KEY_FILE,
+KEYWARDEN_DATABASE_PASSWORD_FILE, SUPABASE_SERVICE_ROLE_KEY_FILE (keywarden mcp-config --write
+writes them, so the client's config holds no secret).
 
 run_command is off unless KEYWARDEN_MCP_ALLOWED_COMMANDS lists the executables the model may
 run, comma-separated: bare names found on PATH (terraform,doctl) or absolute paths. A secret is

@@ -14,6 +14,8 @@ export const help = `Usage: keywarden alerts [--since 24h] [--json]
 
 Lists alerts from the audit log since --since (default 24h, at most 90d):
   failed_access_burst   more than 5 failed accesses or authentications by one accessor in an hour
+                        (severity low when all were your own CLI slips: names not found,
+                        nothing staged; high otherwise)
   new_accessor          an accessor's first use of a secret that others already used
   access_spike          an hour with more than 10x the secret's median hourly accesses
   rotation_overdue      past its rotation due date (severity: the type's risk level)

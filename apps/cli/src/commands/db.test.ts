@@ -3,6 +3,9 @@
  * bundled migrations, then finds nothing to do; the vault then works there through the CLI.
  */
 import { randomBytes } from 'node:crypto'
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadMigrations } from '../../../../packages/core/src/node/migrations.ts'
 import {
@@ -92,6 +95,26 @@ describe('keywarden db migrate', () => {
     })
     expect(result.code).toBe(0)
     expect(result.stdout).toMatch(/is up to date: all \d+ migrations were already applied\.\n$/)
+  })
+
+  it('reads the password from KEYWARDEN_DATABASE_PASSWORD_FILE, and refuses a file others can read', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kw-db-password-'))
+    try {
+      const file = join(dir, 'password')
+      await writeFile(file, `${PASSWORD}\n`, { mode: 0o600 })
+      const env = { KEYWARDEN_DATABASE_URL: database.url, KEYWARDEN_DATABASE_PASSWORD_FILE: file }
+      const result = await runCli(['db', 'migrate'], { env })
+      expect(result.code).toBe(0)
+      await chmod(file, 0o644)
+      const loose = await runCli(['db', 'migrate'], { env })
+      expect(loose.code).not.toBe(0)
+      expectOneErrorLine(loose, new RegExp(`${file} is readable by other users`))
+      for (const { stdout, stderr } of [result, loose]) {
+        expect(stdout + stderr).not.toContain(PASSWORD)
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   it('refuses a Supabase API configuration without a database URL', async () => {

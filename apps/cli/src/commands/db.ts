@@ -7,7 +7,7 @@ import {
   resolveStoreConfig,
   runMigrations,
 } from '@keywarden/core'
-import { loadMigrations, pgConnection } from '@keywarden/core/node'
+import { loadMigrations, pgConnection, readSecretFile } from '@keywarden/core/node'
 import pg from 'pg'
 import type { CommandModule } from '../context.ts'
 import { UsageError } from '../errors.ts'
@@ -43,7 +43,7 @@ export const run: CommandModule['run'] = async (context, { positionals }) => {
         : `unknown db task ${task}; the one task is keywarden db migrate`,
     )
   }
-  const connectionString = databaseUrl(context.env)
+  const connectionString = await withPasswordFile(databaseConfig(context.env))
   const database = describeDatabaseUrl(connectionString)
   // Read before connecting: a broken install should not look like a database problem.
   const migrations = await loadMigrations()
@@ -115,8 +115,18 @@ async function scheduleJobs(client: pg.Client): Promise<string[]> {
   return rows[0]?.jobs ?? []
 }
 
-/** The PostgreSQL URL from the configuration, or a usage error saying how to give one. */
-function databaseUrl(env: Record<string, string | undefined>): string {
+/** The URL with the password from `KEYWARDEN_DATABASE_PASSWORD_FILE`, as every door reads it. */
+async function withPasswordFile(config: { connectionString: string; passwordFile?: string }) {
+  if (config.passwordFile === undefined) return config.connectionString
+  const url = new URL(config.connectionString)
+  url.password = encodeURIComponent(
+    await readSecretFile(config.passwordFile, 'KEYWARDEN_DATABASE_PASSWORD_FILE'),
+  )
+  return url.toString()
+}
+
+/** The PostgreSQL configuration, or a usage error saying how to give one. */
+function databaseConfig(env: Record<string, string | undefined>) {
   let config = resolveStoreConfig(env)
   // Supabase's own variables win for the vault client (it talks to PostgREST), but a migration
   // needs SQL: use the database URL that sits beside them when there is one.
@@ -133,7 +143,7 @@ function databaseUrl(env: Record<string, string | undefined>): string {
         : 'db migrate needs a PostgreSQL connection, not the Supabase API: set SUPABASE_DB_URL (Project Settings > Database) or pass --database-url',
     )
   }
-  return config.connectionString
+  return config
 }
 
 /** The runner names the failing migration; add why, as a code, not the server's detail. */

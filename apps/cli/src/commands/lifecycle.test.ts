@@ -81,6 +81,14 @@ describe('rotation lifecycle and monitoring commands on PostgreSQL', () => {
     expect(result.stdout).not.toContain('metered-value')
     const table = await cli(['metrics'])
     expect(table.stdout.split('\n')[0]).toMatch(/^NAME\s+RISK\s+24H\s+7D\s+FAILED/)
+    // Never rotated: `never`, as list says, not the age since creation ("0d ago").
+    const line = table.stdout.split('\n').find((row) => row.startsWith('metered_key '))
+    expect(line).toMatch(/ never /)
+    expect(line).not.toContain('0d ago')
+    const listed = await cli(['list'])
+    expect(listed.stdout.split('\n').find((row) => row.startsWith('metered_key '))).toMatch(
+      / never/,
+    )
   })
 
   it('alerts: a failure burst is listed, and posted to the webhook once', async () => {
@@ -94,7 +102,8 @@ describe('rotation lifecycle and monitoring commands on PostgreSQL', () => {
       (alert: { kind: string; accessedBy: string }) =>
         alert.kind === 'failed_access_burst' && alert.accessedBy === 'cli',
     )
-    expect(burst).toMatchObject({ severity: 'high', secretName: 'no_such_secret' })
+    // The owner's own typos at the CLI: listed and posted, but not a high alert against them.
+    expect(burst).toMatchObject({ severity: 'low', secretName: 'no_such_secret' })
     expect(report.notified).toContain(burst.key)
     const again = await cli(['alerts', '--since', '1h', '--json'], { extra: withHook('/alerts') })
     expect(JSON.parse(again.stdout).notified).toEqual([])

@@ -113,8 +113,13 @@ function wrapOnTerminal(
 
 beforeAll(async () => {
   database = await createPostgresTestDatabase()
-  env = { KEYWARDEN_DATABASE_URL: database.url, KEYWARDEN_ROOT_KEY: database.rootKey }
   dir = await mkdtemp(join(tmpdir(), 'kw-mcp-config-'))
+  env = {
+    KEYWARDEN_DATABASE_URL: database.url,
+    KEYWARDEN_ROOT_KEY: database.rootKey,
+    // Where --write puts the key file: never the developer's own ~/.keywarden.
+    KEYWARDEN_HOME: join(dir, 'home'),
+  }
 })
 
 afterAll(async () => {
@@ -138,7 +143,7 @@ describe('keywarden mcp-config', () => {
     // The root key is a secret: left out, and said so in one line.
     expect(result.stdout).not.toContain(database.rootKey)
     expect(result.stderr).toBe(
-      'keywarden: KEYWARDEN_ROOT_KEY holds a secret and is not written to the config; the server reads it from its environment\n',
+      'keywarden: KEYWARDEN_ROOT_KEY holds a secret and is not written to the config; keywarden mcp-config --write puts it in 0600 files in the vault home and the entry names the files\n',
     )
     // The command line works: it is the real keywarden-mcp.
     const version = await new Promise<string>((resolve, reject) => {
@@ -165,7 +170,7 @@ describe('keywarden mcp-config', () => {
       omitted: ['KEYWARDEN_DATABASE_URL', 'KEYWARDEN_ROOT_KEY'],
     })
     expect(withPassword.stderr).toMatch(
-      /^keywarden: KEYWARDEN_DATABASE_URL, KEYWARDEN_ROOT_KEY hold secrets .* from its environment\n$/,
+      /^keywarden: KEYWARDEN_DATABASE_URL, KEYWARDEN_ROOT_KEY hold secrets .* --write puts them in 0600 files .*\n$/,
     )
     for (const text of [withPassword.stdout, withPassword.stderr]) {
       expect(text).not.toContain(PASSWORD)
@@ -228,8 +233,21 @@ describe('keywarden mcp-config', () => {
     const result = await keywarden(['--write', '--config', file])
     expect(result.code).toBe(0)
     expect(result.stdout).toContain(`Created ${file}.`)
-    const printed = await keywarden([])
-    expect(await readFile(file, 'utf8')).toBe(printed.stdout)
+    // The printed entry leaves the root key out; the written one names its file instead.
+    const printed = JSON.parse((await keywarden([])).stdout) as Config
+    const keyFile = join(env.KEYWARDEN_HOME ?? '', 'mcp-root.key')
+    const written = await readFile(file, 'utf8')
+    expect(JSON.parse(written)).toEqual({
+      mcpServers: {
+        keywarden: {
+          ...printed.mcpServers.keywarden,
+          env: { ...printed.mcpServers.keywarden?.env, KEYWARDEN_ROOT_KEY_FILE: keyFile },
+        },
+      },
+    })
+    expect(written).not.toContain(database.rootKey)
+    expect(await readFile(keyFile, 'utf8')).toBe(`${database.rootKey}\n`)
+    expect((await stat(keyFile)).mode & 0o777).toBe(0o600)
     expect((await stat(file)).mode & 0o777).toBe(0o600)
     expect(await readdir(join(dir, 'new', 'Claude'))).toEqual(['claude_desktop_config.json'])
   })
@@ -366,6 +384,7 @@ describe('keywarden mcp-config', () => {
           GITHUB_HOST: 'github.com',
           KEYWARDEN_STORE: 'postgres',
           KEYWARDEN_DATABASE_URL: database.url,
+          KEYWARDEN_ROOT_KEY_FILE: join(env.KEYWARDEN_HOME ?? '', 'mcp-root.key'),
         },
       })
       expect(config.mcpServers.filesystem).toEqual(before.mcpServers.filesystem)
@@ -401,11 +420,11 @@ describe('keywarden mcp-config', () => {
         '--env',
         'GITHUB_PERSONAL_ACCESS_TOKEN=github_personal_access_token',
       ])
-      // Claude Desktop's environment: the entry's env, plus the root key from the user's own.
       const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
         (resolve, reject) => {
           const child = spawn(probe?.command ?? '', probe?.args ?? [], {
-            env: { PATH: process.env.PATH, KEYWARDEN_ROOT_KEY: database.rootKey, ...probe?.env },
+            // Only the entry's env, nothing inherited: the root key comes from its file.
+            env: probe?.env,
             stdio: ['ignore', 'pipe', 'pipe'],
           })
           let stdout = ''

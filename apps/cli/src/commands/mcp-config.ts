@@ -5,7 +5,7 @@
  */
 import { access, mkdir, readFile, realpath, stat } from 'node:fs/promises'
 import { homedir } from 'node:os'
-import { basename, dirname, posix, resolve, win32 } from 'node:path'
+import { basename, dirname, join, posix, resolve, win32 } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
   type Environment,
@@ -41,9 +41,13 @@ export const help = `Usage: keywarden mcp-config [--write] [--wrap [--yes]] [--a
 Prints the Claude Desktop "mcpServers" entry for keywarden-mcp, the Keywarden MCP server.
 The entry starts keywarden-mcp with the node that runs this CLI (Claude Desktop's PATH often
 lacks node) and carries only Keywarden's non-secret configuration: KEYWARDEN_HOME,
-KEYWARDEN_STORE, a database URL without a password, SUPABASE_URL. Secrets (a database URL
-with a password, KEYWARDEN_ROOT_KEY, SUPABASE_SERVICE_ROLE_KEY) are never written; a note on
-stderr says which ones the server must find in its environment instead.
+KEYWARDEN_STORE, a database URL without a password, SUPABASE_URL. Claude Desktop gives the
+server nothing but this entry, so the secrets go into files instead: with --write (or
+--wrap), KEYWARDEN_ROOT_KEY, the database URL's password and SUPABASE_SERVICE_ROLE_KEY are
+each written to a 0600 file in the vault home (mcp-root.key, mcp-database.password,
+mcp-supabase-service-role.key; reused when unchanged), and the entry names the file:
+KEYWARDEN_ROOT_KEY_FILE, KEYWARDEN_DATABASE_PASSWORD_FILE, SUPABASE_SERVICE_ROLE_KEY_FILE.
+Printed without --write, the entry leaves them out and a note on stderr says which.
 
 --write merges the entry into claude_desktop_config.json, creating the file if needed; every
 other key and server stays as it was. --wrap moves the plaintext tokens out of the other
@@ -122,7 +126,7 @@ export const run: CommandModule['run'] = async (context, { positionals, values }
     )
   }
 
-  const configuration = keywardenEnvironment(context.env)
+  const configuration = await keywardenEnvironment(context.env, write || wrap)
   const allowedCommands = allowedCommandsOption(values['allow-command'])
   const unsafeCommands = unsafeCommandsOf(
     allowedCommands,
@@ -162,7 +166,7 @@ export const run: CommandModule['run'] = async (context, { positionals, values }
         out.note(`Add it to ${file}, or run keywarden mcp-config --write to do that.`)
       }
     }
-    noteOmitted(context, configuration.omitted)
+    noteOmitted(context, configuration)
     return 0
   }
 
@@ -242,10 +246,11 @@ export const run: CommandModule['run'] = async (context, { positionals, values }
       wrapped,
       plan,
       created: !source.existed,
+      files: configuration.files,
     })
   }
   // Said only once the configuration went somewhere: an error stays one line.
-  if (keywarden !== null || wrapped.length > 0) noteOmitted(context, configuration.omitted)
+  if (keywarden !== null || wrapped.length > 0) noteOmitted(context, configuration)
   for (const refusal of plan.refused) {
     out.note(`keywarden: left server ${quoteName(refusal.server)} as it was: ${refusal.reason}`)
   }
@@ -288,17 +293,38 @@ interface KeywardenEnvironment {
   env: Record<string, string>
   /** Set here but secret, so not written: the server must get them from its environment. */
   omitted: string[]
+  /** Some of `omitted` would go into 0600 files with --write. */
+  storable: boolean
+  /** The secrets placed in 0600 files, by where they were set. */
+  files: { source: string; path: string }[]
+}
+
+/** A secret of the configuration that the entry names by a 0600 file instead. */
+interface SecretForFile {
+  /** The entry's variable naming the file, e.g. `KEYWARDEN_ROOT_KEY_FILE`. */
+  variable: string
+  /** Where the secret was set, e.g. `KEYWARDEN_ROOT_KEY`. */
+  source: string
+  value: string
+  /** The file's name in the vault home. */
+  file: string
 }
 
 /**
- * The non-secret part of the store configuration in `env` (with `--home` / `--database-url`
- * applied), as environment variables for a server that Claude Desktop starts — with a
- * different working directory and none of the shell's environment.
+ * The store configuration in `env` (with `--home` / `--database-url` applied), as environment
+ * variables for a server that Claude Desktop starts — with a different working directory and
+ * none of the shell's environment, only the entry's. Secrets never go into the entry: with
+ * `store` (for --write and --wrap) each goes into a 0600 file in the vault home and the entry
+ * names the file (`*_FILE`); without it they are left out, and said so.
  */
-function keywardenEnvironment(env: Environment): KeywardenEnvironment {
+async function keywardenEnvironment(
+  env: Environment,
+  store: boolean,
+): Promise<KeywardenEnvironment> {
   const config = resolveStoreConfig(env)
   const result: Record<string, string> = {}
   const omitted: string[] = []
+  const secrets: SecretForFile[] = []
   // Named whenever it is not the default: with a database URL left out for its password, the
   // server then fails saying what it misses instead of quietly opening an empty embedded vault.
   if (config.kind !== 'embedded' || setting(env, 'KEYWARDEN_STORE') !== undefined) {
@@ -310,25 +336,112 @@ function keywardenEnvironment(env: Environment): KeywardenEnvironment {
       if (config.home !== undefined) result.KEYWARDEN_HOME = resolve(config.home)
       if (config.agent === false) result.KEYWARDEN_AGENT = '0'
       break
-    case 'postgres':
-      if (hasCredentials(config.connectionString)) omitted.push(config.variable)
-      else result[config.variable] = config.connectionString
+    case 'postgres': {
+      const url = new URL(config.connectionString)
+      if (hasQueryCredentials(url)) {
+        // Parameters such as sslpassword= have no file variable: the whole URL stays out.
+        omitted.push(config.variable)
+        break
+      }
+      if (url.password !== '') {
+        secrets.push({
+          variable: 'KEYWARDEN_DATABASE_PASSWORD_FILE',
+          source: config.variable,
+          value: decodeURIComponent(url.password),
+          file: 'mcp-database.password',
+        })
+        url.password = ''
+        result[config.variable] = url.toString()
+      } else {
+        result[config.variable] = config.connectionString
+        if (config.passwordFile !== undefined) {
+          result.KEYWARDEN_DATABASE_PASSWORD_FILE = resolve(config.passwordFile)
+        }
+      }
       break
+    }
     case 'supabase':
       result.SUPABASE_URL = config.url
-      omitted.push('SUPABASE_SERVICE_ROLE_KEY')
+      if (config.serviceRoleKeyFile !== undefined) {
+        result.SUPABASE_SERVICE_ROLE_KEY_FILE = resolve(config.serviceRoleKeyFile)
+      } else {
+        secrets.push({
+          variable: 'SUPABASE_SERVICE_ROLE_KEY_FILE',
+          source: 'SUPABASE_SERVICE_ROLE_KEY',
+          value: config.serviceRoleKey ?? '',
+          file: 'mcp-supabase-service-role.key',
+        })
+      }
       break
   }
-  if (setting(env, 'KEYWARDEN_ROOT_KEY') !== undefined) omitted.push('KEYWARDEN_ROOT_KEY')
-  return { env: result, omitted }
+  if (config.kind !== 'supabase') {
+    if (config.rootKeyFile !== undefined) {
+      result.KEYWARDEN_ROOT_KEY_FILE = resolve(config.rootKeyFile)
+    } else if (config.rootKey !== undefined) {
+      secrets.push({
+        variable: 'KEYWARDEN_ROOT_KEY_FILE',
+        source: 'KEYWARDEN_ROOT_KEY',
+        value: config.rootKey,
+        file: 'mcp-root.key',
+      })
+    }
+  } else if (setting(env, 'KEYWARDEN_ROOT_KEY') !== undefined) {
+    omitted.push('KEYWARDEN_ROOT_KEY')
+  }
+  if (!store) {
+    for (const secret of secrets) {
+      // A URL whose password is left out would only fail to log in: the server says more
+      // clearly what it misses without any URL.
+      if (secret.variable === 'KEYWARDEN_DATABASE_PASSWORD_FILE') delete result[secret.source]
+      omitted.push(secret.source)
+    }
+    return { env: result, omitted, storable: secrets.length > 0, files: [] }
+  }
+  if (secrets.length > 0) {
+    const home = resolve(
+      setting(env, 'KEYWARDEN_HOME') ?? join(env.HOME || homedir(), '.keywarden'),
+    )
+    for (const secret of secrets) result[secret.variable] = await secretFile(home, secret)
+  }
+  const files = secrets.map((secret) => ({
+    source:
+      secret.variable === 'KEYWARDEN_DATABASE_PASSWORD_FILE'
+        ? `The password of ${secret.source}`
+        : secret.source,
+    path: result[secret.variable] ?? '',
+  }))
+  return { env: result, omitted, storable: false, files }
 }
 
-function noteOmitted({ out }: CommandContext, omitted: readonly string[]) {
+/**
+ * Puts `secret` in its 0600 file in `home` (created 0700 and trust-checked like the vault),
+ * reusing the file when it already holds the value and passes the same check. Returns the path.
+ */
+async function secretFile(home: string, secret: SecretForFile): Promise<string> {
+  // Node-only and heavy (PGlite comes along): loaded only when there is a secret to place.
+  const { checkPrivateFile, checkVaultHome } = await import('@keywarden/core/node')
+  await checkVaultHome(home, { create: true })
+  const path = join(home, secret.file)
+  const content = Buffer.from(`${secret.value}\n`)
+  const current = await readFile(path).catch(() => undefined)
+  const trusted =
+    current !== undefined &&
+    (await checkPrivateFile(path, secret.variable).then(
+      () => true,
+      () => false,
+    ))
+  if (!trusted || !current.equals(content)) await replaceAtomically(path, content, 0o600)
+  return path
+}
+
+function noteOmitted({ out }: CommandContext, { omitted, storable }: KeywardenEnvironment) {
   if (omitted.length === 0) return
+  const one = omitted.length === 1
+  const fix = storable
+    ? `; keywarden mcp-config --write puts ${one ? 'it' : 'them'} in 0600 files in the vault home and the entry names the files`
+    : `; the server reads ${one ? 'it' : 'them'} from its environment`
   out.note(
-    omitted.length === 1
-      ? `keywarden: ${omitted.join('')} holds a secret and is not written to the config; the server reads it from its environment`
-      : `keywarden: ${omitted.join(', ')} hold secrets and are not written to the config; the server reads them from its environment`,
+    `keywarden: ${omitted.join(', ')} ${one ? 'holds a secret' : 'hold secrets'} and ${one ? 'is' : 'are'} not written to the config${fix}`,
   )
 }
 
@@ -367,17 +480,9 @@ function setting(env: Environment, name: string): string | undefined {
   return value === undefined || value === '' ? undefined : value
 }
 
-// A password, or query parameters that can carry one (`password=`, `sslpassword=`).
-function hasCredentials(connectionString: string): boolean {
-  try {
-    const url = new URL(connectionString)
-    return (
-      url.password !== '' ||
-      [...url.searchParams.keys()].some((key) => /pass|secret|token/i.test(key))
-    )
-  } catch {
-    return true
-  }
+// Query parameters that can carry a secret (`password=`, `sslpassword=`).
+function hasQueryCredentials(url: URL): boolean {
+  return [...url.searchParams.keys()].some((key) => /pass|secret|token/i.test(key))
 }
 
 /**
@@ -948,6 +1053,7 @@ function report(
     wrapped: readonly Wrapped[]
     plan: WrapPlan
     created: boolean
+    files: KeywardenEnvironment['files']
   },
 ) {
   const { out } = context
@@ -955,6 +1061,12 @@ function report(
   if (keywarden === 'added') out.line(`Added the keywarden server to ${file}.`)
   if (keywarden === 'updated') out.line(`Updated the keywarden server in ${file}.`)
   if (keywarden === 'unchanged') out.line(`The keywarden server in ${file} is already up to date.`)
+  for (const secret of result.files) {
+    // Where the secret went, never what it is: the entry names this file instead.
+    out.line(
+      out.paint.dim(`${secret.source} is in ${secret.path} (mode 0600); the entry names the file.`),
+    )
+  }
   if (wrapped.length > 0) {
     const stored = new Set(
       wrapped.flatMap((w) => w.variables.filter((v) => v.status === 'stored').map((v) => v.secret)),

@@ -65,7 +65,8 @@ function row(metric: SecretMetric, now: number, red: (text: string) => string) {
     failed: metric.failed7d > 0 ? red(failed) : failed,
     accessors: String(metric.accessors7d.length),
     last: relativeOrDash(metric.lastAccessedAt, now),
-    age: `${Math.floor(metric.secondsSinceRotation / 86_400)}d ago`,
+    // As `list` says it: a secret never rotated is `never`, not its age since creation.
+    age: metric.lastRotatedAt === null ? 'never' : relativeOrDash(metric.lastRotatedAt, now),
     due: metric.rotationDueAt !== null && metric.rotationDueAt.getTime() <= now ? red(due) : due,
   }
 }

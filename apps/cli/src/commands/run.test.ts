@@ -225,6 +225,18 @@ next()`
     expect(result.stderr).toBe('keywarden: secrets not in the vault: nope_one, nope_two\n')
   })
 
+  it('--only a name that is only in the environment: exit 3, not the environment value', async () => {
+    const result = await runCli(
+      ['run', '--only', 'shell_only_token', '--', 'sh', '-c', 'echo ran'],
+      {
+        env: { ...env, SHELL_ONLY_TOKEN: 'from-the-shell' },
+      },
+    )
+    expect(result.code).toBe(3)
+    expect(result.stdout).toBe('')
+    expect(result.stderr).toBe('keywarden: secret not in the vault: shell_only_token\n')
+  })
+
   it('refuses a missing command or a bad --env with exit 2 and one line', async () => {
     for (const args of [
       ['run'],

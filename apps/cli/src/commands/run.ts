@@ -170,7 +170,9 @@ async function readSecrets(
   // Names the user asked for must all be there; a secret deleted between the list and the
   // read simply drops out of "all of them".
   const asked = [...new Set([...(only ?? []), ...mappings.map((mapping) => mapping.name)])]
-  const missing = asked.filter((name) => !found.has(name))
+  // A value the client found only in this environment is not in the vault: --only promises
+  // exit 3 for that, rather than quietly passing on whatever the shell happens to hold.
+  const missing = asked.filter((name) => !found.has(name) || found.get(name)?.source === 'env')
   if (missing.length > 0) {
     throw new KeywardenError(
       'SECRET_NOT_FOUND',

@@ -27,6 +27,41 @@ describe('resolveStoreConfig', () => {
     })
   })
 
+  it('records the *_FILE variables for openStore to read, and refuses a secret set twice', () => {
+    expect(resolveStoreConfig({ KEYWARDEN_ROOT_KEY_FILE: '/k' })).toEqual({
+      kind: 'embedded',
+      rootKeyFile: '/k',
+    })
+    expect(
+      resolveStoreConfig({
+        KEYWARDEN_DATABASE_URL: 'postgres://u@h/db',
+        KEYWARDEN_DATABASE_PASSWORD_FILE: '/p',
+        KEYWARDEN_ROOT_KEY_FILE: '/k',
+      }),
+    ).toMatchObject({ kind: 'postgres', passwordFile: '/p', rootKeyFile: '/k' })
+    expect(
+      resolveStoreConfig({
+        SUPABASE_URL: 'https://x.supabase.co',
+        SUPABASE_SERVICE_ROLE_KEY_FILE: '/s',
+      }),
+    ).toEqual({ kind: 'supabase', url: 'https://x.supabase.co', serviceRoleKeyFile: '/s' })
+    const twice: Record<string, string>[] = [
+      { KEYWARDEN_ROOT_KEY: KEY, KEYWARDEN_ROOT_KEY_FILE: '/k' },
+      { KEYWARDEN_DATABASE_URL: 'postgres://u:pw@h/db', KEYWARDEN_DATABASE_PASSWORD_FILE: '/p' },
+      {
+        SUPABASE_URL: 'https://x.supabase.co',
+        SUPABASE_SERVICE_ROLE_KEY: 'k',
+        SUPABASE_SERVICE_ROLE_KEY_FILE: '/s',
+      },
+    ]
+    for (const env of twice) {
+      const error = configError(env)
+      expect(error.code).toBe('CONFIGURATION_ERROR')
+      expect(error.message).toContain('keep one')
+      expect(error.message).not.toContain('pw')
+    }
+  })
+
   it('records KEYWARDEN_AGENT=0 as agent: false, and leaves the default to openStore', () => {
     expect(resolveStoreConfig({ KEYWARDEN_AGENT: '0' })).toEqual({ kind: 'embedded', agent: false })
     expect(resolveStoreConfig({ KEYWARDEN_AGENT: '1' })).toEqual({ kind: 'embedded' })

@@ -16,6 +16,8 @@ export type StoreConfig =
       kind: 'embedded'
       home?: string
       rootKey?: string
+      /** `KEYWARDEN_ROOT_KEY_FILE`: a 0600 file holding the root key, read by {@link openStore}. */
+      rootKeyFile?: string
       /**
        * Serve the vault through the local keywarden agent (default, in Node): one process
        * holds PGlite open for every client. `false` opens it in this process instead, as
@@ -23,11 +25,25 @@ export type StoreConfig =
        */
       agent?: boolean
     }
-  | { kind: 'postgres'; connectionString: string; variable: string; rootKey?: string }
+  | {
+      kind: 'postgres'
+      connectionString: string
+      variable: string
+      rootKey?: string
+      rootKeyFile?: string
+      /**
+       * `KEYWARDEN_DATABASE_PASSWORD_FILE`: a 0600 file holding the password of a URL that has
+       * none, read by {@link openStore}. Without either, node-postgres looks in `PGPASSFILE`
+       * (default `~/.pgpass`).
+       */
+      passwordFile?: string
+    }
   | {
       kind: 'supabase'
       url: string
-      serviceRoleKey: string
+      /** Exactly one of the key and its file (`SUPABASE_SERVICE_ROLE_KEY_FILE`) is set. */
+      serviceRoleKey?: string
+      serviceRoleKeyFile?: string
       /** `KEYWARDEN_REALTIME=0` turns the Realtime change feed off (default: on where possible). */
       realtime?: boolean
     }
@@ -81,13 +97,14 @@ export function resolveStoreConfig(env: Environment): StoreConfig {
  * chosen, so an edge function never loads the embedded database, and a CLI never loads
  * supabase-js unless configured for it.
  */
-export async function openStore(config: StoreConfig): Promise<SecretStore> {
+export async function openStore(configuration: StoreConfig): Promise<SecretStore> {
+  const config = await withSecretFiles(configuration)
   switch (config.kind) {
     case 'supabase': {
       const { createSupabaseStore } = await import('../store/supabase.ts')
       return createSupabaseStore({
         url: config.url,
-        serviceRoleKey: config.serviceRoleKey,
+        serviceRoleKey: config.serviceRoleKey ?? '',
         ...(config.realtime === undefined ? {} : { realtime: config.realtime }),
       })
     }
@@ -113,6 +130,42 @@ export async function openStore(config: StoreConfig): Promise<SecretStore> {
       return createEmbeddedStore(options)
     }
   }
+}
+
+/**
+ * The configuration with every `*_FILE` secret read in (Node only: the reader is imported only
+ * when a file is named, so an edge function that sets none never loads `node:fs`).
+ */
+async function withSecretFiles(config: StoreConfig): Promise<StoreConfig> {
+  const rootKeyFile = config.kind === 'supabase' ? undefined : config.rootKeyFile
+  const passwordFile = config.kind === 'postgres' ? config.passwordFile : undefined
+  const serviceRoleKeyFile = config.kind === 'supabase' ? config.serviceRoleKeyFile : undefined
+  if (rootKeyFile === undefined && passwordFile === undefined && serviceRoleKeyFile === undefined) {
+    return config
+  }
+  const { readSecretFile } = await import('../node/secret-files/index.ts')
+  if (config.kind === 'supabase') {
+    const serviceRoleKey = await readSecretFile(
+      serviceRoleKeyFile ?? '',
+      'SUPABASE_SERVICE_ROLE_KEY_FILE',
+    )
+    return { ...config, serviceRoleKey }
+  }
+  const read = { ...config }
+  if (rootKeyFile !== undefined) {
+    read.rootKey = checkedRootKey(
+      await readSecretFile(rootKeyFile, 'KEYWARDEN_ROOT_KEY_FILE'),
+      `KEYWARDEN_ROOT_KEY_FILE ${rootKeyFile}`,
+    )
+  }
+  if (read.kind === 'postgres' && passwordFile !== undefined) {
+    const url = new URL(read.connectionString)
+    url.password = encodeURIComponent(
+      await readSecretFile(passwordFile, 'KEYWARDEN_DATABASE_PASSWORD_FILE'),
+    )
+    read.connectionString = url.toString()
+  }
+  return read
 }
 
 /** The agent is the default in Node, unless this process's `KEYWARDEN_AGENT` is `0`. */
@@ -142,11 +195,10 @@ export function describeDatabaseUrl(connectionString: string): string {
 
 function embeddedConfig(env: Environment): StoreConfig {
   const home = value(env, 'KEYWARDEN_HOME')
-  const rootKey = rootKeyFrom(env)
   return {
     kind: 'embedded',
     ...(home === undefined ? {} : { home }),
-    ...(rootKey === undefined ? {} : { rootKey }),
+    ...rootKeyFrom(env),
     // Only the opt-out is recorded: the default (the agent, in Node) is openStore's to pick.
     ...(value(env, 'KEYWARDEN_AGENT') === '0' ? { agent: false } : {}),
   }
@@ -161,21 +213,35 @@ function postgresConfig(env: Environment, variable: string): StoreConfig {
   if (!url || (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')) {
     throw configurationError(`${variable} must be a postgres:// or postgresql:// URL`)
   }
-  const rootKey = rootKeyFrom(env)
+  const passwordFile = value(env, 'KEYWARDEN_DATABASE_PASSWORD_FILE')
+  if (passwordFile !== undefined && url.password !== '') {
+    throw configurationError(
+      `${variable} holds a password and KEYWARDEN_DATABASE_PASSWORD_FILE names another; keep one`,
+    )
+  }
   return {
     kind: 'postgres',
     connectionString,
     variable,
-    ...(rootKey === undefined ? {} : { rootKey }),
+    ...rootKeyFrom(env),
+    ...(passwordFile === undefined ? {} : { passwordFile }),
   }
 }
 
 function supabaseConfig(env: Environment): StoreConfig {
   const url = value(env, 'SUPABASE_URL')
   const serviceRoleKey = value(env, 'SUPABASE_SERVICE_ROLE_KEY')
+  const serviceRoleKeyFile = value(env, 'SUPABASE_SERVICE_ROLE_KEY_FILE')
   if (!url) throw configurationError('SUPABASE_SERVICE_ROLE_KEY is set but SUPABASE_URL is not')
-  if (!serviceRoleKey) {
-    throw configurationError('SUPABASE_URL is set but SUPABASE_SERVICE_ROLE_KEY is not')
+  if (!serviceRoleKey && !serviceRoleKeyFile) {
+    throw configurationError(
+      'SUPABASE_URL is set but SUPABASE_SERVICE_ROLE_KEY (or SUPABASE_SERVICE_ROLE_KEY_FILE) is not',
+    )
+  }
+  if (serviceRoleKey && serviceRoleKeyFile) {
+    throw configurationError(
+      'SUPABASE_SERVICE_ROLE_KEY and SUPABASE_SERVICE_ROLE_KEY_FILE are both set; keep one',
+    )
   }
   let parsed: URL | undefined
   try {
@@ -189,20 +255,32 @@ function supabaseConfig(env: Environment): StoreConfig {
   return {
     kind: 'supabase',
     url,
-    serviceRoleKey,
+    ...(serviceRoleKey === undefined ? { serviceRoleKeyFile } : { serviceRoleKey }),
     ...(value(env, 'KEYWARDEN_REALTIME') === '0' ? { realtime: false } : {}),
   }
 }
 
-function rootKeyFrom(env: Environment): string | undefined {
+/** `KEYWARDEN_ROOT_KEY`, checked, or `KEYWARDEN_ROOT_KEY_FILE` (read later): not both. */
+function rootKeyFrom(env: Environment): { rootKey?: string; rootKeyFile?: string } {
   const rootKey = value(env, 'KEYWARDEN_ROOT_KEY')
-  if (rootKey !== undefined && !/^[0-9a-fA-F]{64}$/.test(rootKey)) {
-    throw new KeywardenError(
-      'ROOT_KEY_INVALID',
-      'KEYWARDEN_ROOT_KEY must be 64 hex characters (a 256-bit key)',
+  const rootKeyFile = value(env, 'KEYWARDEN_ROOT_KEY_FILE')
+  if (rootKey !== undefined && rootKeyFile !== undefined) {
+    throw configurationError(
+      'KEYWARDEN_ROOT_KEY and KEYWARDEN_ROOT_KEY_FILE are both set; keep one',
     )
   }
-  return rootKey
+  if (rootKey !== undefined) return { rootKey: checkedRootKey(rootKey, 'KEYWARDEN_ROOT_KEY') }
+  return rootKeyFile === undefined ? {} : { rootKeyFile }
+}
+
+function checkedRootKey(rootKey: string, source: string): string {
+  if (!/^[0-9a-fA-F]{64}$/.test(rootKey.trim())) {
+    throw new KeywardenError(
+      'ROOT_KEY_INVALID',
+      `${source} must hold 64 hex characters (a 256-bit key)`,
+    )
+  }
+  return rootKey.trim()
 }
 
 function value(env: Environment, name: string): string | undefined {

@@ -29,6 +29,7 @@ export {
   type EmbeddedStoreOptions,
 } from './embedded.ts'
 export {
+  checkPrivateFile,
   checkVaultHome,
   DATA_DIR,
   ROOT_KEY_FILE,
@@ -36,3 +37,4 @@ export {
 } from './home/index.ts'
 export { bundledMigrationsDirectory, loadMigrations } from './migrations.ts'
 export { type OpenPgliteOptions, openPglite } from './pglite.ts'
+export { readSecretFile } from './secret-files/index.ts'

@@ -26,6 +26,7 @@ interface Event {
   success?: boolean
   created_at: Date
   event_count?: number
+  error_message?: string
 }
 
 interface Alert {
@@ -106,10 +107,12 @@ describe.each(await sqlBackends())('rotation and monitoring on $kind', ({ create
   const seed = (events: Event[]) =>
     db.query(
       `INSERT INTO public.secret_access_log
-         (secret_name, accessed_by, access_type, success, created_at, event_count)
-       SELECT e.secret_name, e.accessed_by, e.access_type, e.success, e.created_at, e.event_count
+         (secret_name, accessed_by, access_type, success, created_at, event_count, error_message)
+       SELECT e.secret_name, e.accessed_by, e.access_type, e.success, e.created_at, e.event_count,
+              e.error_message
          FROM pg_catalog.jsonb_to_recordset($1::jsonb) AS e (secret_name text, accessed_by text,
-              access_type text, success boolean, created_at timestamptz, event_count integer)`,
+              access_type text, success boolean, created_at timestamptz, event_count integer,
+              error_message text)`,
       [
         JSON.stringify(
           events.map((event) => ({ access_type: 'read', success: true, event_count: 1, ...event })),
@@ -456,6 +459,47 @@ describe.each(await sqlBackends())('rotation and monitoring on $kind', ({ create
     // Before the sixth failure there was no burst yet.
     const early = await alerts(at(base, -HOUR), at(base, HOUR - 1))
     expect(early.map((entry) => entry.accessed_by)).not.toContain(attacker)
+  })
+
+  it("rates a burst of the owner's own CLI slips low, and any refusal or other door high", async () => {
+    const slips = async (accessedBy: string, base: Date, last: Partial<Event> = {}) => {
+      const secret = fresh('typo_name')
+      await seed(
+        [0, 1, 2, 3, 4, 5].map((minutes) => ({
+          secret_name: secret,
+          accessed_by: accessedBy,
+          success: false,
+          created_at: at(base, minutes * 60_000),
+          error_message:
+            minutes === 4
+              ? 'no staged rotation'
+              : minutes === 5
+                ? 'SECRET_NOT_FOUND: secret not found'
+                : 'secret not found',
+          ...(minutes === 5 ? last : {}),
+        })),
+      )
+      const fired = await alerts(at(base, -HOUR), at(base, HOUR))
+      return fired.find(
+        (alert) => alert.kind === 'failed_access_burst' && alert.secret_name === secret,
+      )
+    }
+    // The owner mistyping names at the CLI: still a burst to see, but no high alert.
+    expect(await slips('cli', new Date('2031-06-01T10:00:00Z'))).toMatchObject({
+      severity: 'low',
+      accessed_by: 'cli',
+    })
+    // One refusal among them makes it high again.
+    expect(
+      await slips('cli', new Date('2031-06-02T10:00:00Z'), {
+        access_type: 'denied',
+        error_message: 'ACCESS_DENIED: the door policy does not let cli read it',
+      }),
+    ).toMatchObject({ severity: 'high' })
+    // The same misses from an agent are probing for names: high.
+    expect(
+      await slips(fresh('mcp:claude-desktop'), new Date('2031-06-03T10:00:00Z')),
+    ).toMatchObject({ severity: 'high' })
   })
 
   it('fires new_accessor when an accessor first uses a secret others already used, and only then', async () => {

@@ -117,12 +117,27 @@ async function checkDirectory(
 async function checkRootKeyFile(path: string): Promise<void> {
   const info = await statOrUndefined(path)
   if (!info) return
-  if (!info.isFile()) refuse(`the root key ${path} is not a regular file`)
-  checkOwnerAndWriters(path, 'the root key', info, `chmod 600 ${path}`)
+  checkPrivateFileInfo(path, 'the root key', info)
+}
+
+/**
+ * Checks a file that holds a secret (a root key, a database password, a service role key),
+ * with the root key's rules: a regular file of the current user that nobody else may write or
+ * read. Rejects with `CONFIGURATION_ERROR` naming the path and the fix, also when it is missing.
+ */
+export async function checkPrivateFile(path: string, what: string): Promise<void> {
+  const info = await statOrUndefined(path)
+  if (!info) refuse(`${what} ${path} does not exist`)
+  checkPrivateFileInfo(path, what, info)
+}
+
+function checkPrivateFileInfo(path: string, what: string, info: Stats): void {
+  if (!info.isFile()) refuse(`${what} ${path} is not a regular file`)
+  checkOwnerAndWriters(path, what, info, `chmod 600 ${path}`)
   if (process.getuid?.() !== undefined && (Number(info.mode) & GROUP_OTHER_ANY) !== 0) {
     refuse(
-      `the root key ${path} is readable by other users, so it may have been copied; ` +
-        `run \`chmod 600 ${path}\`, and treat the secrets as exposed to whoever could read it`,
+      `${what} ${path} is readable by other users, so it may have been copied; ` +
+        `run \`chmod 600 ${path}\`, and treat what it holds as exposed to whoever could read it`,
     )
   }
 }
