@@ -424,7 +424,7 @@ export class AuditBuffer {
       this.#lastErrorCode = failure.code
       throw new KeywardenError(
         failure.code,
-        `the audit log could not record this access, so it was not carried out (${failure.code})`,
+        `the audit log could not record this access, so it was not carried out: ${failure.message}`,
         { cause: error },
       )
     }
