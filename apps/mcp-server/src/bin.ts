@@ -29,7 +29,7 @@ KEYWARDEN_DATABASE_URL + KEYWARDEN_ROOT_KEY (PostgreSQL), or Supabase when confi
 
 run_command is off unless KEYWARDEN_MCP_ALLOWED_COMMANDS lists the executables the model may
 run, comma-separated: bare names found on PATH (terraform,doctl) or absolute paths. A secret is
-injected only into executables its allowed_commands list (keywarden set NAME --allow-command X).
+injected only into executables its allowed_commands list (keywarden edit NAME --allow-command X).
 Executables that run code from their arguments or configuration (shells, interpreters, git,
 gh, env, find, xargs...) are refused unless KEYWARDEN_MCP_UNSAFE_COMMANDS lists them too:
 that equals revealing every secret given to them (keywarden mcp-config --allow-command X

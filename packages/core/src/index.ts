@@ -29,6 +29,7 @@ export {
   environmentVariableFor,
   runtimeEnvironment,
   type SecretResult,
+  type StoreOutcome,
   type SecretSource,
   type SecretVerifier,
   type VaultClient,
@@ -51,7 +52,10 @@ export {
   type KeywardenErrorCode,
   type KeywardenErrorOptions,
   MAX_SECRET_VALUE_BYTES,
+  SECRET_LIMITS,
   SECRET_NAME_PATTERN,
+  SECRET_NAME_RULE,
+  validateSecretMetadata,
   validateSecretName,
   validateSecretValue,
 } from './errors/index.ts'

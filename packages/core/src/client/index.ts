@@ -25,6 +25,7 @@ import {
 import {
   isKeywardenError,
   KeywardenError,
+  validateSecretMetadata,
   validateSecretName,
   validateSecretValue,
 } from '../errors/index.ts'
@@ -114,6 +115,20 @@ export interface VaultClient {
   getSecrets(names: readonly string[]): Promise<Map<string, SecretResult>>
   /** Creates, or replaces as a new version. Returns the vault id. */
   storeSecret(name: string, value: string, metadata?: StoreSecretInput): Promise<string>
+  /**
+   * Changes metadata only, keeping the value and its version: what `metadata` leaves out keeps
+   * its value. Returns the version. SECRET_NOT_FOUND when there is no such secret.
+   */
+  updateSecretMetadata(name: string, metadata: StoreSecretInput): Promise<number>
+  /**
+   * Stores and says what happened: `created`, `replaced` (a new version) or `unchanged` (the
+   * same value again, which makes no new version).
+   */
+  storeSecretReporting(
+    name: string,
+    value: string,
+    metadata?: StoreSecretInput,
+  ): Promise<{ id: string; outcome: StoreOutcome; version: number }>
   /** Replaces the value; the previous one is served on request for the grace period (default 24 h). */
   rotateSecret(
     name: string,
@@ -193,6 +208,9 @@ export interface VaultClient {
    */
   close(options?: { timeoutMs?: number }): Promise<void>
 }
+
+/** What storing a value did: see {@link VaultClient.storeSecretReporting}. */
+export type StoreOutcome = 'created' | 'replaced' | 'unchanged'
 
 /** An access a front door records: see {@link VaultClient.commitAccess}. Never a value. */
 export interface AccessEvent {
@@ -457,11 +475,32 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
     async storeSecret(name, value, metadata = {}) {
       validateSecretName(name)
       validateSecretValue(value, name)
+      validateSecretMetadata(metadata, now())
       return audited(name, 'store', async () => {
         const id = await (await store()).storeSecret(name, value, metadata, accessor())
         evict(name)
         return id
       })
+    },
+
+    async storeSecretReporting(name, value, metadata = {}) {
+      validateSecretName(name)
+      const versionOf = async () =>
+        (await client.listSecrets()).find((secret) => secret.name === name)?.version
+      const before = await versionOf()
+      const id = await client.storeSecret(name, value, metadata)
+      const after = (await versionOf()) ?? 1
+      const outcome: StoreOutcome =
+        before === undefined ? 'created' : after === before ? 'unchanged' : 'replaced'
+      return { id, outcome, version: after }
+    },
+
+    async updateSecretMetadata(name, metadata) {
+      validateSecretName(name)
+      validateSecretMetadata(metadata, now())
+      return audited(name, 'update_metadata', async () =>
+        (await store()).updateSecretMetadata(name, metadata, accessor()),
+      )
     },
 
     async rotateSecret(name, value, { gracePeriodSeconds = DEFAULT_GRACE_PERIOD_SECONDS } = {}) {
