@@ -15,7 +15,8 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     load: () => import('./commands/set.ts'),
   },
   edit: {
-    summary: "change a secret's metadata (hosts, commands, visibility, expiry...) without its value",
+    summary:
+      "change a secret's metadata (hosts, commands, visibility, expiry...) without its value",
     load: () => import('./commands/edit.ts'),
   },
   get: { summary: "print a secret's value", load: () => import('./commands/get.ts') },

@@ -32,7 +32,8 @@ Exit status 3 when there is no such secret (store it first with keywarden set).`
 
 export const run: CommandModule['run'] = async (context, { positionals, values }) => {
   const [name, ...extra] = positionals
-  if (name === undefined) throw new UsageError('edit needs a secret name; see keywarden edit --help')
+  if (name === undefined)
+    throw new UsageError('edit needs a secret name; see keywarden edit --help')
   if (extra.length > 0) {
     throw new UsageError(
       'edit takes one secret name and options (its value is never given here; use keywarden set or rotate to change it)',

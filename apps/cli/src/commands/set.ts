@@ -106,7 +106,9 @@ export const run: CommandModule['run'] = async (context, { positionals, values }
   } else {
     const word = { created: 'Created', replaced: 'Replaced', unchanged: 'Unchanged' }[outcome]
     const detail =
-      outcome === 'unchanged' ? ` (the same value: still version ${version})` : ` (version ${version})`
+      outcome === 'unchanged'
+        ? ` (the same value: still version ${version})`
+        : ` (version ${version})`
     context.out.line(`${word} ${context.out.paint.bold(name)}${detail}`)
   }
   return 0
@@ -141,7 +143,9 @@ export function metadataFrom(
       throw new UsageError('--expires-at must be a date, e.g. 2027-03-01 or 2027-03-01T12:00:00Z')
     }
     if (expiresAt.getTime() <= Date.now()) {
-      throw new UsageError(`--expires-at ${values['expires-at']} is in the past: give a future date`)
+      throw new UsageError(
+        `--expires-at ${values['expires-at']} is in the past: give a future date`,
+      )
     }
     metadata.expiresAt = expiresAt
   }
