@@ -908,7 +908,7 @@ describe('run_command', () => {
       secrets: ['shell_token'],
     })
     expect(textOf(refused)).toBe(
-      'ACCESS_DENIED: shell_token may not be injected into "sh" (it allows terraform); the user can allow it with `keywarden edit shell_token --allow-command sh`',
+      'ACCESS_DENIED: shell_token may not be injected into "sh" (it allows terraform); the user can allow it with `keywarden edit shell_token --allow-command terraform,sh --i-understand-this-reveals`',
     )
     // Keywarden's own configuration is never injected, by name or through the env tier.
     const own = await logged('run_command', { command: 'sh', secrets: ['keywarden_root_key'] })
