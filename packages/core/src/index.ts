@@ -71,6 +71,7 @@ export {
   revocationStep,
 } from './incident/index.ts'
 export {
+  LATEST_SCHEMA_VERSION,
   type Migration,
   type MigrationReport,
   parseMigration,

@@ -29,6 +29,7 @@ import {
   validateSecretName,
   validateSecretValue,
 } from '../errors/index.ts'
+import { LATEST_SCHEMA_VERSION } from '../migrate/index.ts'
 import type {
   AlertFilter,
   AuditAnchor,
@@ -285,7 +286,10 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
   const store = (): Promise<SecretStore> => {
     if (closed) return Promise.reject(new KeywardenError('INTERNAL', 'the vault client is closed'))
     opening ??= (async () => {
-      const opened = isStore(storeOption) ? storeOption : await openStore(storeOption)
+      const given = isStore(storeOption)
+      const opened = given ? storeOption : await openStore(storeOption)
+      // A store the caller gave stays the caller's to close.
+      await refuseNewerSchema(opened, { close: !given })
       if (opened.subscribe) {
         unsubscribe = await opened.subscribe(evict)
       }
@@ -731,6 +735,23 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
       .catch(() => {})
   }
   return client
+}
+
+/**
+ * Checked once, when the client first reaches the store: a vault migrated by a newer
+ * Keywarden may have functions this client would call wrongly, so every door refuses it with
+ * one clear error rather than failing call by call. A store that cannot tell (an older agent,
+ * a failed query) is not refused here; its calls fail on their own.
+ */
+async function refuseNewerSchema(store: SecretStore, { close }: { close: boolean }) {
+  const version = await store.schemaVersion?.().catch(() => null)
+  if (typeof version === 'string' && version > LATEST_SCHEMA_VERSION) {
+    if (close) await store.close().catch(() => {})
+    throw new KeywardenError(
+      'SCHEMA_TOO_NEW',
+      `the vault's schema (${version}) is newer than this Keywarden knows (${LATEST_SCHEMA_VERSION}): upgrade Keywarden, e.g. npm install -g @keywarden/cli @keywarden/mcp-server`,
+    )
+  }
 }
 
 function validateGracePeriod(seconds: number): void {

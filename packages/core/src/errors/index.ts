@@ -23,6 +23,7 @@ export type KeywardenErrorCode =
   | 'DECRYPTION_FAILED'
   | 'CONFIGURATION_ERROR'
   | 'SCHEMA_MISSING'
+  | 'SCHEMA_TOO_NEW'
   | 'VERIFICATION_FAILED'
   | 'INTERNAL'
 
@@ -33,6 +34,7 @@ export type KeywardenErrorCode =
  * | ---- | ------------------------------------------------------------------------ |
  * | 1    | failure: `INTERNAL`, `DECRYPTION_FAILED`, `ACCESS_DENIED`, configuration |
  * |      | and root-key problems, `SCHEMA_MISSING` (run `keywarden db migrate`),    |
+ * |      | `SCHEMA_TOO_NEW` (upgrade Keywarden),                                    |
  * |      | `VERIFICATION_FAILED` (a staged value's check)                           |
  * | 2    | usage: `INVALID_NAME`, `INVALID_VALUE`, `INVALID_ARGUMENT`               |
  * | 3    | `SECRET_NOT_FOUND`                                                       |
@@ -49,6 +51,7 @@ export const EXIT_CODES: Readonly<Record<KeywardenErrorCode, number>> = Object.f
   INVALID_ARGUMENT: 2,
   CONFIGURATION_ERROR: 1,
   SCHEMA_MISSING: 1,
+  SCHEMA_TOO_NEW: 1,
   VERIFICATION_FAILED: 1,
   ROOT_KEY_MISSING: 1,
   ROOT_KEY_INVALID: 1,
@@ -485,6 +488,7 @@ const GENERIC_MESSAGES: Readonly<Record<KeywardenErrorCode, string>> = {
   DECRYPTION_FAILED: 'decryption failed',
   CONFIGURATION_ERROR: 'configuration error',
   SCHEMA_MISSING: "the vault's schema is missing or old: run `keywarden db migrate`",
+  SCHEMA_TOO_NEW: "the vault's schema is newer than this Keywarden: upgrade Keywarden",
   VERIFICATION_FAILED: 'verification failed',
   INTERNAL: 'unexpected error',
 }
