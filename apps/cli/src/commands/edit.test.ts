@@ -239,3 +239,24 @@ describe('hints work as printed', () => {
     expect((await listed('locked_token'))?.protected).toBe(false)
   })
 })
+
+describe('a vault migrated by a newer Keywarden', () => {
+  it('fails every command with one line saying to upgrade', async () => {
+    const newer = await createPostgresTestDatabase()
+    try {
+      await newer.asAdmin(
+        "INSERT INTO supabase_migrations.schema_migrations (version, name, statements) VALUES ('29991231000000', 'future', '{}')",
+      )
+      const newerEnv = { KEYWARDEN_DATABASE_URL: newer.url, KEYWARDEN_ROOT_KEY: newer.rootKey }
+      for (const args of [['list'], ['edit', 'x', '--description', 'y']]) {
+        const result = await runCli(args, { env: newerEnv })
+        expect(result.code, args.join(' ')).toBe(EXIT_CODES.SCHEMA_TOO_NEW)
+        expect(result.stderr).toMatch(
+          /^keywarden: the vault's schema \(29991231000000\) is newer than this Keywarden knows \(\d{14}\): upgrade Keywarden/,
+        )
+      }
+    } finally {
+      await newer.drop()
+    }
+  })
+})

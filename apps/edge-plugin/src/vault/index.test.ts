@@ -3,6 +3,7 @@
  * real vault client on a fresh PostgreSQL database.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createVaultClient } from '../../../../packages/core/src/index.ts'
 import { createApp, type EdgePluginApp } from '../app/index.ts'
 import { BASE_PATH } from '../config/index.ts'
 import { createTestVault, type TestVault, testTokens } from '../testing/index.ts'
@@ -95,6 +96,38 @@ describe('INVALID_NAME', () => {
         status: 400,
         body: { error: { code: 'INVALID_NAME' } },
       })
+    }
+  })
+})
+
+describe('a vault migrated by a newer Keywarden', () => {
+  it('answers 503 SCHEMA_TOO_NEW, saying to upgrade', async () => {
+    const newer = await createTestVault({ secrets: { plugin_bearer_token: tokens.bearer } })
+    try {
+      await newer.database.asAdmin(
+        "INSERT INTO supabase_migrations.schema_migrations (version, name, statements) VALUES ('29991231000000', 'future', '{}')",
+      )
+      const client = createVaultClient({
+        env: {
+          KEYWARDEN_DATABASE_URL: newer.database.url,
+          KEYWARDEN_ROOT_KEY: newer.database.rootKey,
+        },
+        accessedBy: 'chatgpt-plugin',
+        envFallback: false,
+      })
+      try {
+        const response = await createApp({ client }).request(`${BASE_PATH}/secrets`, {
+          headers: { authorization: `Bearer ${tokens.bearer}` },
+        })
+        expect(response.status).toBe(503)
+        const body = (await response.json()) as { error: { code: string; message: string } }
+        expect(body.error.code).toBe('SCHEMA_TOO_NEW')
+        expect(body.error.message).toContain('upgrade Keywarden')
+      } finally {
+        await client.close({ timeoutMs: 100 })
+      }
+    } finally {
+      await newer.cleanup()
     }
   })
 })

@@ -178,3 +178,37 @@ describe('INVALID_NAME', () => {
     }
   })
 })
+
+describe('a vault migrated by a newer Keywarden', () => {
+  it('answers every tool with SCHEMA_TOO_NEW', async () => {
+    const newer = await createPostgresTestDatabase()
+    const client = createVaultClient({
+      env: { KEYWARDEN_DATABASE_URL: newer.url, KEYWARDEN_ROOT_KEY: newer.rootKey },
+      accessedBy: 'mcp:test',
+      envFallback: false,
+    })
+    const agent = new Client({ name: 'vitest', version: '0.0.0' })
+    try {
+      await newer.asAdmin(
+        "INSERT INTO supabase_migrations.schema_migrations (version, name, statements) VALUES ('29991231000000', 'future', '{}')",
+      )
+      const server = createKeywardenMcpServer(client, { name: 'kw', version: '0.0.0' })
+      const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair()
+      await server.connect(serverTransport)
+      await agent.connect(clientTransport)
+      for (const [tool, args] of [
+        ['list_secrets', {}],
+        ['update_secret_metadata', { name: 'x', description: 'y' }],
+      ] as const) {
+        const result = (await agent.callTool({ name: tool, arguments: args })) as CallToolResult
+        expect(textOf(result), tool).toMatch(
+          /^SCHEMA_TOO_NEW: the vault's schema \(29991231000000\)/,
+        )
+      }
+    } finally {
+      await agent.close()
+      await client.close({ timeoutMs: 100 })
+      await newer.drop()
+    }
+  })
+})
