@@ -80,7 +80,10 @@ describe('PATCH /secrets/{name}', () => {
 
   it('is in the OpenAPI document', async () => {
     const { body } = await send('GET', '/openapi.json')
-    expect(body.paths['/secrets/{name}'].patch.operationId).toBe('updateSecretMetadata')
+    const patch = body.paths['/secrets/{name}'].patch
+    expect(patch.operationId).toBe('updateSecretMetadata')
+    expect(patch['x-openai-isConsequential']).toBe(true)
+    expect(patch.description.length).toBeLessThanOrEqual(300)
   })
 })
 

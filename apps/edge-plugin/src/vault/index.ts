@@ -245,9 +245,11 @@ export function registerVaultRoutes(app: OpenAPIHono, { client, metadata, auth }
       method: 'patch',
       path: '/secrets/{name}',
       operationId: 'updateSecretMetadata',
+      // A write: ChatGPT asks before it calls it.
+      'x-openai-isConsequential': true,
       summary: "Change a secret's metadata",
       description:
-        "Changes a secret's description, type, expiry or rotation interval without its value (no new version); fields left out keep theirs. Agent visibility, allowed hosts and commands and the protected mark are the user's to set (keywarden edit NAME). Needs the door policy's write right for the edge door (keywarden policy set edge NAME --allow write).",
+        "Changes a secret's description, type, expiry or rotation interval without its value (no new version). Agent visibility, hosts, commands and the protected mark are the user's (keywarden edit). Needs the door policy's write right for edge.",
       security,
       middleware: [auth] as const,
       request: {
