@@ -1040,7 +1040,7 @@ describe('vault outage (a real TCP cut)', () => {
     const health = await client.health()
     expect(health.secret_source).toBe('env')
     expect(health.backend).toMatchObject({ reachable: false, error: 'VAULT_UNAVAILABLE' })
-    expect(health.cache.staleServed).toBe(staleServes)
+    expect(health.cache.stale_served).toBe(staleServes)
     expect(JSON.stringify(health)).not.toContain(password)
     expect((await rejection(bare.getSecret('github_token'))).code).toBe('VAULT_UNAVAILABLE')
     expect((await bare.health()).secret_source).toBe('none')
@@ -1049,10 +1049,10 @@ describe('vault outage (a real TCP cut)', () => {
     const waiting = await until(
       'audit writes to fail',
       async () => (await client.health()).audit,
-      (stats) => stats.failedWrites >= 2,
+      (stats) => stats.failed_writes >= 2,
     )
     expect(waiting).toMatchObject({ buffered, written: 0, dropped: 0 })
-    expect(waiting.lastErrorCode).toBe('VAULT_UNAVAILABLE')
+    expect(waiting.last_error_code).toBe('VAULT_UNAVAILABLE')
 
     proxy.restore()
     const drained = await until(

@@ -14,8 +14,13 @@
  * Runtime-neutral: stores are imported only when chosen (see {@link openStore}).
  * @module
  */
-import { AuditBuffer, type AuditBufferOptions, type AuditEventInput } from '../audit/index.ts'
-import { SecretCache, type SecretCacheOptions } from '../cache/index.ts'
+import {
+  AuditBuffer,
+  type AuditBufferOptions,
+  type AuditBufferStats,
+  type AuditEventInput,
+} from '../audit/index.ts'
+import { SecretCache, type SecretCacheOptions, type SecretCacheStats } from '../cache/index.ts'
 import {
   type Environment,
   openStore,
@@ -25,6 +30,7 @@ import {
 import {
   isKeywardenError,
   KeywardenError,
+  type KeywardenErrorCode,
   validateSecretMetadata,
   validateSecretName,
   validateSecretValue,
@@ -96,8 +102,25 @@ export interface VaultHealth {
   secret_source: 'vault' | 'env' | 'none'
   backend: { kind: StoreKind | 'unconfigured'; target: string; reachable: boolean; error?: string }
   accessed_by: string
-  cache: ReturnType<SecretCache<StoredSecret>['stats']> & { ttl_ms: number }
-  audit: ReturnType<AuditBuffer['stats']>
+  /** The cache's counters, snake_case like every machine-readable answer. */
+  cache: {
+    hits: number
+    misses: number
+    stale_served: number
+    loads: number
+    evictions: number
+    invalidations: number
+    size: number
+    ttl_ms: number
+  }
+  /** The audit buffer's counters. */
+  audit: {
+    buffered: number
+    written: number
+    dropped: number
+    failed_writes: number
+    last_error_code: KeywardenErrorCode | null
+  }
   /** Whether the client hears changes made elsewhere (NOTIFY) and evicts at once. */
   change_notifications: boolean
   /**
@@ -673,8 +696,8 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
         secret_source: backend.reachable ? 'vault' : envServes ? 'env' : 'none',
         backend,
         accessed_by: accessor(),
-        cache: { ...cache.stats(), ttl_ms: options.cache?.ttlMs ?? 5 * 60_000 },
-        audit: audit.stats(),
+        cache: cacheHealth(cache.stats(), options.cache?.ttlMs ?? 5 * 60_000),
+        audit: auditHealth(audit.stats()),
         change_notifications: unsubscribe !== undefined,
         schema_version: schemaVersion,
       }
@@ -751,6 +774,29 @@ async function refuseNewerSchema(store: SecretStore, { close }: { close: boolean
       'SCHEMA_TOO_NEW',
       `the vault's schema (${version}) is newer than this Keywarden knows (${LATEST_SCHEMA_VERSION}): upgrade Keywarden, e.g. npm install -g @keywarden/cli @keywarden/mcp-server`,
     )
+  }
+}
+
+function cacheHealth(stats: SecretCacheStats, ttlMs: number): VaultHealth['cache'] {
+  return {
+    hits: stats.hits,
+    misses: stats.misses,
+    stale_served: stats.staleServed,
+    loads: stats.loads,
+    evictions: stats.evictions,
+    invalidations: stats.invalidations,
+    size: stats.size,
+    ttl_ms: ttlMs,
+  }
+}
+
+function auditHealth(stats: AuditBufferStats): VaultHealth['audit'] {
+  return {
+    buffered: stats.buffered,
+    written: stats.written,
+    dropped: stats.dropped,
+    failed_writes: stats.failedWrites,
+    last_error_code: stats.lastErrorCode ?? null,
   }
 }
 
