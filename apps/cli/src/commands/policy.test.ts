@@ -105,10 +105,10 @@ describe('keywarden policy (postgres)', () => {
       },
     })
     const shown = JSON.parse((await kw(['policy', 'show', '--json'])).stdout) as {
-      rules: Array<{ door: string; secret: string; updatedBy: string }>
+      rules: Array<{ door: string; secret: string; updated_by: string }>
     }
     expect(shown.rules).toMatchObject([
-      { door: 'mcp:claude-desktop', secret: 'github_*', updatedBy: 'cli' },
+      { door: 'mcp:claude-desktop', secret: 'github_*', updated_by: 'cli' },
     ])
     const checked = await kw(['policy', 'check', 'mcp:claude-desktop', 'github_token', '--json'])
     expect(JSON.parse(checked.stdout)).toMatchObject({
