@@ -306,13 +306,11 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
     for (const evicted of batchesInFlight) evicted.add(name)
   }
 
-  const store = (): Promise<SecretStore> => {
+  // The store as opened, before the schema check: what health() reports on.
+  const openedStore = (): Promise<SecretStore> => {
     if (closed) return Promise.reject(new KeywardenError('INTERNAL', 'the vault client is closed'))
     opening ??= (async () => {
-      const given = isStore(storeOption)
-      const opened = given ? storeOption : await openStore(storeOption)
-      // A store the caller gave stays the caller's to close.
-      await refuseNewerSchema(opened, { close: !given })
+      const opened = isStore(storeOption) ? storeOption : await openStore(storeOption)
       if (opened.subscribe) {
         unsubscribe = await opened.subscribe(evict)
       }
@@ -323,6 +321,19 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
       opening = undefined
     })
     return opening
+  }
+
+  // The store every call uses: opened, and its schema checked once (again after a failure).
+  let checking: Promise<SecretStore> | undefined
+  const store = (): Promise<SecretStore> => {
+    checking ??= openedStore().then(async (opened) => {
+      await refuseNewerSchema(opened)
+      return opened
+    })
+    checking.catch(() => {
+      checking = undefined
+    })
+    return checking
   }
 
   const audit = new AuditBuffer({
@@ -683,7 +694,8 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
       }
       let schemaVersion: string | null = null
       try {
-        const opened = await store()
+        // Not store(): health reports a vault whose schema is too new (its version shows it).
+        const opened = await openedStore()
         await opened.ping()
         backend = { kind: opened.kind, target: opened.target, reachable: true }
         // An agent from an older release does not know the request: the version is unknown.
@@ -766,10 +778,9 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
  * one clear error rather than failing call by call. A store that cannot tell (an older agent,
  * a failed query) is not refused here; its calls fail on their own.
  */
-async function refuseNewerSchema(store: SecretStore, { close }: { close: boolean }) {
+async function refuseNewerSchema(store: SecretStore): Promise<void> {
   const version = await store.schemaVersion?.().catch(() => null)
   if (typeof version === 'string' && version > LATEST_SCHEMA_VERSION) {
-    if (close) await store.close().catch(() => {})
     throw new KeywardenError(
       'SCHEMA_TOO_NEW',
       `the vault's schema (${version}) is newer than this Keywarden knows (${LATEST_SCHEMA_VERSION}): upgrade Keywarden, e.g. npm install -g @keywarden/cli @keywarden/mcp-server`,
