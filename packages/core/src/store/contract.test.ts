@@ -882,9 +882,13 @@ describe.each(await storeCases())('the $label store', ({ kind, server }) => {
         await heard
 
         heard = changes.next(name)
+        await store().updateSecretMetadata(name, { description: 'edited' }, 'test')
+        await heard
+
+        heard = changes.next(name)
         await store().deleteSecret(name, 'test')
         await heard
-        expect(changes.heard.filter((each) => each === name)).toHaveLength(3)
+        expect(changes.heard.filter((each) => each === name)).toHaveLength(4)
       } finally {
         await changes.stop()
       }
