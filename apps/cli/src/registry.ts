@@ -14,6 +14,11 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'store a secret (value from stdin or a hidden prompt)',
     load: () => import('./commands/set.ts'),
   },
+  edit: {
+    summary:
+      "change a secret's metadata (hosts, commands, visibility, expiry...) without its value",
+    load: () => import('./commands/edit.ts'),
+  },
   get: { summary: "print a secret's value", load: () => import('./commands/get.ts') },
   list: {
     summary: 'list secrets and their metadata, never values',

@@ -32,7 +32,7 @@ writes them, so the client's config holds no secret).
 
 run_command is off unless KEYWARDEN_MCP_ALLOWED_COMMANDS lists the executables the model may
 run, comma-separated: bare names found on PATH (terraform,doctl) or absolute paths. A secret is
-injected only into executables its allowed_commands list (keywarden set NAME --allow-command X).
+injected only into executables its allowed_commands list (keywarden edit NAME --allow-command X).
 Executables that run code from their arguments or configuration (shells, interpreters, git,
 gh, env, find, xargs...) are refused unless KEYWARDEN_MCP_UNSAFE_COMMANDS lists them too:
 that equals revealing every secret given to them (keywarden mcp-config --allow-command X

@@ -31,6 +31,7 @@ export {
   type SecretResult,
   type SecretSource,
   type SecretVerifier,
+  type StoreOutcome,
   type VaultClient,
   type VaultClientOptions,
   type VaultHealth,
@@ -51,7 +52,10 @@ export {
   type KeywardenErrorCode,
   type KeywardenErrorOptions,
   MAX_SECRET_VALUE_BYTES,
+  SECRET_LIMITS,
   SECRET_NAME_PATTERN,
+  SECRET_NAME_RULE,
+  validateSecretMetadata,
   validateSecretName,
   validateSecretValue,
 } from './errors/index.ts'
@@ -67,6 +71,7 @@ export {
   revocationStep,
 } from './incident/index.ts'
 export {
+  LATEST_SCHEMA_VERSION,
   type Migration,
   type MigrationReport,
   parseMigration,

@@ -11,8 +11,8 @@ import { type CliResult, runCli } from '../testing/run-cli.ts'
 
 interface Listed {
   name: string
-  agentVisible: boolean
-  allowedHosts: string[]
+  agent_visible: boolean
+  allowed_hosts: string[]
 }
 
 describe('set: agent access (postgres)', () => {
@@ -34,7 +34,7 @@ describe('set: agent access (postgres)', () => {
     const result = await kw(['list', '--json'])
     expect(result).toMatchObject({ code: 0, stderr: '' })
     const secret = (JSON.parse(result.stdout) as Listed[]).find((entry) => entry.name === name)
-    return { agentVisible: secret?.agentVisible, allowedHosts: secret?.allowedHosts }
+    return { agent_visible: secret?.agent_visible, allowed_hosts: secret?.allowed_hosts }
   }
 
   const expectOneLine = (result: CliResult) => {
@@ -44,7 +44,7 @@ describe('set: agent access (postgres)', () => {
 
   it('stores new secrets hidden, and without an AGENT column', async () => {
     expect(await kw(['set', 'plain_token'], 'plain-value')).toMatchObject({ code: 0 })
-    expect(await listed('plain_token')).toEqual({ agentVisible: false, allowedHosts: [] })
+    expect(await listed('plain_token')).toEqual({ agent_visible: false, allowed_hosts: [] })
     const table = await kw(['list'])
     expect(table.code).toBe(0)
     expect(table.stdout).not.toContain('AGENT')
@@ -63,10 +63,10 @@ describe('set: agent access (postgres)', () => {
       ],
       'ghp_agent',
     )
-    expect(set).toMatchObject({ code: 0, stdout: 'Created github_token\n', stderr: '' })
+    expect(set).toMatchObject({ code: 0, stdout: 'Created github_token (version 1)\n', stderr: '' })
     expect(await listed('github_token')).toEqual({
-      agentVisible: true,
-      allowedHosts: ['api.github.com', '*.example.com'],
+      agent_visible: true,
+      allowed_hosts: ['api.github.com', '*.example.com'],
     })
     const table = await kw(['list'])
     expect(table.stdout).toMatch(/AGENT/)
@@ -78,21 +78,21 @@ describe('set: agent access (postgres)', () => {
       code: 0,
     })
     expect(await listed('github_token')).toEqual({
-      agentVisible: true,
-      allowedHosts: ['api.github.com', '*.example.com'],
+      agent_visible: true,
+      allowed_hosts: ['api.github.com', '*.example.com'],
     })
 
     expect(await kw(['set', 'github_token', '--no-agent-visible'], 'ghp_agent')).toMatchObject({
       code: 0,
     })
     expect(await listed('github_token')).toEqual({
-      agentVisible: false,
-      allowedHosts: ['api.github.com', '*.example.com'],
+      agent_visible: false,
+      allowed_hosts: ['api.github.com', '*.example.com'],
     })
     expect(await kw(['set', 'github_token', '--no-allowed-hosts'], 'ghp_agent')).toMatchObject({
       code: 0,
     })
-    expect(await listed('github_token')).toEqual({ agentVisible: false, allowedHosts: [] })
+    expect(await listed('github_token')).toEqual({ agent_visible: false, allowed_hosts: [] })
     expect((await kw(['list'])).stdout).not.toContain('AGENT')
   })
 
@@ -110,7 +110,7 @@ describe('set: agent access (postgres)', () => {
     }
     const bad = await kw(['set', 'github_token', '--allow-host', 'https://api.github.com/'], 'x')
     expect(bad.stderr).not.toContain('https://')
-    expect(await listed('github_token')).toEqual({ agentVisible: false, allowedHosts: [] })
+    expect(await listed('github_token')).toEqual({ agent_visible: false, allowed_hosts: [] })
     const value = await kw(['get', 'github_token'])
     expect(value).toMatchObject({ code: 0, stdout: 'ghp_agent' })
   })

@@ -1,5 +1,5 @@
 /** `keywarden alerts`: suspicious access patterns and overdue secrets; new ones go to the webhook. */
-import { notifyNewAlerts, type SecretAlert } from '@keywarden/core'
+import { notifyNewAlerts, type SecretAlert, secretAlertJson } from '@keywarden/core'
 import type { CommandModule } from '../context.ts'
 import { UsageError } from '../errors.ts'
 import { relativeTime, tableCell } from '../format.ts'
@@ -25,8 +25,8 @@ JSON) — once, whoever runs this, tracked in the vault. Exits 1 when a delivery
 
 Options:
   --since DUR   how far back: 30m, 24h (default), 7d
-  --json        {"alerts": [{"key", "kind", "severity", "secretName", "accessedBy", "occurredAt",
-                "evidence"}], "notified": [keys], "failed": [keys]}
+  --json        {"alerts": [{"key", "kind", "severity", "secret_name", "accessed_by",
+                "occurred_at", "evidence"}], "notified": [keys], "failed": [keys]}
 
 Examples:
   keywarden alerts
@@ -57,7 +57,15 @@ export const run: CommandModule['run'] = async (context, { positionals, values }
   const { out } = context
   const status = result.failed.length > 0 ? 1 : 0
   if (out.json) {
-    out.printJson({ alerts: result.alerts, notified: result.notified, failed: result.failed })
+    out.printJson({
+      // Core's snake_case shape; the owner's own accessor names whole.
+      alerts: result.alerts.map((alert) => ({
+        ...secretAlertJson(alert),
+        accessed_by: alert.accessedBy,
+      })),
+      notified: result.notified,
+      failed: result.failed,
+    })
     return status
   }
   if (result.alerts.length === 0) {

@@ -65,8 +65,8 @@ describe('keywarden audit verify on PostgreSQL', () => {
     expect(JSON.parse(cut.stdout)).toMatchObject({
       intact: false,
       reason: 'anchor_missing',
-      anchorChecked: true,
-      anchorRecorded: false,
+      anchor_checked: true,
+      anchor_recorded: false,
     })
     // A broken log never moves the anchor.
     expect(JSON.parse(await readFile(anchor, 'utf8'))).toEqual(moved)

@@ -8,6 +8,7 @@ import {
   type AuditFilter,
   type AuditRecord,
   type AuditVerification,
+  auditRecordJson,
   validateSecretName,
 } from '@keywarden/core'
 import type { CommandContext, CommandModule } from '../context.ts'
@@ -68,7 +69,15 @@ export const run: CommandModule['run'] = async (context, { positionals, values }
   const records = await client.queryAudit(filter)
   const { out } = context
   if (format === 'json') {
-    out.printJson(records)
+    // Core's snake_case shape, as the MCP tools and the edge answer it; the owner's own
+    // accessor names and messages whole.
+    out.printJson(
+      records.map((record) => ({
+        ...auditRecordJson(record),
+        accessed_by: record.accessedBy,
+        error_message: record.errorMessage,
+      })),
+    )
     return 0
   }
   if (format === 'csv') {
@@ -153,7 +162,16 @@ async function verify(context: CommandContext, values: Record<string, unknown>):
   }
   const { out } = context
   if (out.json) {
-    out.printJson({ ...result, anchorChecked: anchor !== undefined, anchorRecorded: recorded })
+    out.printJson({
+      intact: result.intact,
+      rows_checked: result.rowsChecked,
+      first_broken_id: result.firstBrokenId,
+      reason: result.reason,
+      last_id: result.lastId,
+      last_hash: result.lastHash,
+      anchor_checked: anchor !== undefined,
+      anchor_recorded: recorded,
+    })
   } else {
     out.line(describe(result, anchor))
     if (recorded) out.note(`anchor recorded in ${file}: row ${result.lastId}`)

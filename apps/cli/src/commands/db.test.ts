@@ -178,7 +178,11 @@ describe('keywarden db migrate', () => {
       env,
       input: 'from a migrated database',
     })
-    expect(stored).toMatchObject({ code: 0, stdout: 'Created deploy_key\n', stderr: '' })
+    expect(stored).toMatchObject({
+      code: 0,
+      stdout: 'Created deploy_key (version 1)\n',
+      stderr: '',
+    })
     const read = await runCli(['get', 'deploy_key'], { env })
     expect(read).toMatchObject({ code: 0, stdout: 'from a migrated database' })
 

@@ -1,5 +1,5 @@
 /** `keywarden expiring`: secrets that expire or fall due for rotation soon, or already have. */
-import type { ExpiringSecret } from '@keywarden/core'
+import { type ExpiringSecret, expiringSecretJson } from '@keywarden/core'
 import type { CommandModule } from '../context.ts'
 import { UsageError } from '../errors.ts'
 import { relativeTime } from '../format.ts'
@@ -17,7 +17,7 @@ overdue (marked). Rotation intervals come from the type: 90 days for GitHub toke
 
 Options:
   --days N   the window, in whole days from 0 to 3650 (default 7)
-  --json     an array of {"name", "type", "reason", "dueAt", "expiresAt", "rotationDueAt",
+  --json     an array of {"name", "type", "reason", "due_at", "expires_at", "rotation_due_at",
              "overdue"}; reason is "expires" or "rotation_due"
 
 Examples:
@@ -60,16 +60,9 @@ export const run: CommandModule['run'] = async (context, { positionals, values }
   return 0
 }
 
+/** Core's snake_case shape, as the MCP tools and the edge answer it. */
 function toJson(secret: ExpiringSecret) {
-  return {
-    name: secret.name,
-    type: secret.type,
-    reason: secret.reason,
-    dueAt: secret.dueAt,
-    expiresAt: secret.expiresAt,
-    rotationDueAt: secret.rotationDueAt,
-    overdue: secret.overdue,
-  }
+  return expiringSecretJson(secret)
 }
 
 function plural(count: number, unit: string): string {

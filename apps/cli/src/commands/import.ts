@@ -51,7 +51,7 @@ Options:
                          of FILE, leaving every other byte as it was; asks first on a terminal
   -y, --yes              do not ask (needed with --remove-from-source when stdin is not a
                          terminal)
-  --json                 {"file", "dryRun", "secrets": [{"name", "variable", "line", "type",
+  --json                 {"file", "dry_run", "secrets": [{"name", "variable", "line", "type",
                          "status", "version"}], "skipped", "removed"}
 
 Examples:
@@ -270,7 +270,7 @@ function printJson(
 ) {
   context.out.printJson({
     file,
-    dryRun,
+    dry_run: dryRun,
     // Never the values.
     secrets: secrets.map((secret) => ({
       name: secret.name,
@@ -283,7 +283,7 @@ function printJson(
       version: secret.version,
     })),
     skipped: plan.skipped,
-    notSecrets: plan.notSecrets,
+    not_secrets: plan.notSecrets,
     removed,
   })
 }

@@ -41,7 +41,7 @@ Runs the incident playbook for a secret that may have leaked:
 Options:
   --csv PATH   where to write the audit trail (default keywarden-incident-NAME-<time>.csv)
   --dry-run    show the steps; change nothing, write nothing, send nothing
-  --json       {"name", "dryRun", "rotation", "accessors", "csv": {"path", "rows"},
+  --json       {"name", "dry_run", "rotation", "accessors", "csv": {"path", "rows"},
                "revocation": {"instruction", "urls"}, "webhook"}
 
 Examples:
@@ -86,9 +86,19 @@ export const run: CommandModule['run'] = async (context, { positionals, values }
   if (context.out.json) {
     context.out.printJson({
       name,
-      dryRun,
-      rotation,
-      accessors: report.accessors,
+      dry_run: dryRun,
+      rotation: rotation && {
+        id: rotation.id,
+        version: rotation.version,
+        previous_valid_until: rotation.previousValidUntil?.toISOString() ?? null,
+      },
+      accessors: report.accessors.map((accessor) => ({
+        accessed_by: accessor.accessedBy,
+        accesses: accessor.accesses,
+        failures: accessor.failures,
+        first_at: accessor.firstAt.toISOString(),
+        last_at: accessor.lastAt.toISOString(),
+      })),
       csv: { path: csvPath, rows: report.auditTrail.length, written: !dryRun },
       revocation: report.revocation,
       webhook: delivery ?? null,

@@ -99,11 +99,11 @@ describe('rotation lifecycle and monitoring commands on PostgreSQL', () => {
     expect(first.code).toBe(0)
     const report = JSON.parse(first.stdout)
     const burst = report.alerts.find(
-      (alert: { kind: string; accessedBy: string }) =>
-        alert.kind === 'failed_access_burst' && alert.accessedBy === 'cli',
+      (alert: { kind: string; accessed_by: string }) =>
+        alert.kind === 'failed_access_burst' && alert.accessed_by === 'cli',
     )
     // The owner's own typos at the CLI: listed and posted, but not a high alert against them.
-    expect(burst).toMatchObject({ severity: 'low', secretName: 'no_such_secret' })
+    expect(burst).toMatchObject({ severity: 'low', secret_name: 'no_such_secret' })
     expect(report.notified).toContain(burst.key)
     const again = await cli(['alerts', '--since', '1h', '--json'], { extra: withHook('/alerts') })
     expect(JSON.parse(again.stdout).notified).toEqual([])
@@ -125,7 +125,7 @@ describe('rotation lifecycle and monitoring commands on PostgreSQL', () => {
     expect(first.code).toBe(0)
     expect(JSON.parse(first.stdout).notified).toContain('expiring_key')
     const second = await cli(['remind', '--json'], { extra: withHook('/remind') })
-    expect(JSON.parse(second.stdout).alreadyNotified).toContain('expiring_key')
+    expect(JSON.parse(second.stdout).already_notified).toContain('expiring_key')
     const bodies = posted('/remind').filter((body) => body.includes('expiring_key'))
     expect(bodies).toHaveLength(1)
     expect(JSON.parse(bodies[0] ?? '{}').blocks.length).toBeGreaterThan(0)
@@ -159,7 +159,7 @@ describe('rotation lifecycle and monitoring commands on PostgreSQL', () => {
       input: 'ghp_rejected_value',
     })
     expect(staged.code).toBe(0)
-    expect(JSON.parse(staged.stdout).stagedAt).toMatch(/Z$/)
+    expect(JSON.parse(staged.stdout).staged_at).toMatch(/Z$/)
     expect((await cli(['get', 'staged_gh'])).stdout).toBe('ghp_current_value')
 
     const refused = await cli(['rotate', 'staged_gh', '--promote', '--verify'], { extra })
@@ -228,8 +228,8 @@ describe('rotation lifecycle and monitoring commands on PostgreSQL', () => {
     expect(result.stderr).toBe('')
     expect(result.code).toBe(0)
     const report = JSON.parse(result.stdout)
-    expect(report.rotation).toMatchObject({ version: 2, previousValidUntil: null })
-    expect(report.accessors.map((entry: { accessedBy: string }) => entry.accessedBy)).toEqual(
+    expect(report.rotation).toMatchObject({ version: 2, previous_valid_until: null })
+    expect(report.accessors.map((entry: { accessed_by: string }) => entry.accessed_by)).toEqual(
       expect.arrayContaining(['cli', 'svc-warm']),
     )
     expect(report.revocation.urls).toContain('https://github.com/settings/tokens')

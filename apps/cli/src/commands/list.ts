@@ -1,5 +1,5 @@
 /** `keywarden list`: names and metadata of every secret; never values. */
-import type { SecretMetadata } from '@keywarden/core'
+import { type SecretMetadata, secretMetadataJson } from '@keywarden/core'
 import type { CommandModule } from '../context.ts'
 import { UsageError } from '../errors.ts'
 import { relativeOrDash, tableCell } from '../format.ts'
@@ -12,10 +12,10 @@ Lists the secrets in the vault with their metadata: type, description, version, 
 last changed and rotated, and when rotation falls due. Values are never shown.
 
 Options:
-  --json   an array of {"name", "description", "type", "version", "createdAt", "updatedAt",
-           "lastRotatedAt", "expiresAt", "rotationIntervalDays", "rotationDueAt",
-           "previousValidUntil", "agentVisible", "allowedHosts", "allowedCommands",
-           "protected"} with ISO 8601 dates
+  --json   an array of {"name", "description", "type", "version", "created_at", "updated_at",
+           "last_rotated_at", "expires_at", "rotation_interval_days", "rotation_due_at",
+           "previous_valid_until", "agent_visible", "allowed_hosts", "allowed_commands",
+           "protected"} with ISO 8601 dates: the shape the MCP tools and the edge answer with
 
 An AGENT column (visible or hidden: whether AI agents may read the value; "protected" when no
 agent door may change or reveal it) appears once any secret is visible to agents, has allowed
@@ -79,25 +79,12 @@ export const run: CommandModule['run'] = async (context, { positionals }) => {
   return 0
 }
 
-/** The JSON form: the metadata as the core returns it, in a fixed key order. */
+/**
+ * The JSON form: core's snake_case shape, the one the MCP tools and the edge answer with. The
+ * owner's own description is given whole (agent doors bound it).
+ */
 function toJson(secret: SecretMetadata) {
-  return {
-    name: secret.name,
-    description: secret.description,
-    type: secret.type,
-    version: secret.version,
-    createdAt: secret.createdAt,
-    updatedAt: secret.updatedAt,
-    lastRotatedAt: secret.lastRotatedAt,
-    expiresAt: secret.expiresAt,
-    rotationIntervalDays: secret.rotationIntervalDays,
-    rotationDueAt: secret.rotationDueAt,
-    previousValidUntil: secret.previousValidUntil,
-    agentVisible: secret.agentVisible,
-    allowedHosts: secret.allowedHosts,
-    allowedCommands: secret.allowedCommands,
-    protected: secret.protected,
-  }
+  return { ...secretMetadataJson(secret), description: secret.description }
 }
 
 function dueCell(

@@ -54,9 +54,13 @@ describe('keywarden policy (postgres)', () => {
       ],
       'do-value',
     )
-    expect(allowed).toMatchObject({ code: 0, stderr: '' })
+    // doctl is not installed here: allowed, with a warning (the MCP server's PATH may differ).
+    expect(allowed.code).toBe(0)
+    expect(allowed.stderr).toBe(
+      "keywarden: warning: --allow-command doctl is not on this PATH; run_command finds it only if it is on the MCP server's PATH\n",
+    )
     expect(await listed('do_token')).toMatchObject({
-      allowedCommands: ['doctl', '/usr/bin/git'],
+      allowed_commands: ['doctl', '/usr/bin/git'],
       protected: true,
     })
     expect((await kw(['list'])).stdout).toContain('hidden, protected')
@@ -65,7 +69,7 @@ describe('keywarden policy (postgres)', () => {
       'do-value',
     )
     expect(cleared.code).toBe(0)
-    expect(await listed('do_token')).toMatchObject({ allowedCommands: [], protected: false })
+    expect(await listed('do_token')).toMatchObject({ allowed_commands: [], protected: false })
   })
 
   it('shows, sets, checks and removes rules', async () => {
@@ -101,10 +105,10 @@ describe('keywarden policy (postgres)', () => {
       },
     })
     const shown = JSON.parse((await kw(['policy', 'show', '--json'])).stdout) as {
-      rules: Array<{ door: string; secret: string; updatedBy: string }>
+      rules: Array<{ door: string; secret: string; updated_by: string }>
     }
     expect(shown.rules).toMatchObject([
-      { door: 'mcp:claude-desktop', secret: 'github_*', updatedBy: 'cli' },
+      { door: 'mcp:claude-desktop', secret: 'github_*', updated_by: 'cli' },
     ])
     const checked = await kw(['policy', 'check', 'mcp:claude-desktop', 'github_token', '--json'])
     expect(JSON.parse(checked.stdout)).toMatchObject({

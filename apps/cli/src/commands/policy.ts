@@ -171,8 +171,8 @@ async function show(context: CommandContext): Promise<number> {
         door: rule.doorPattern,
         secret: rule.secretPattern,
         rights: rightsJson(rule),
-        updatedAt: rule.updatedAt,
-        updatedBy: rule.updatedBy,
+        updated_at: rule.updatedAt.toISOString(),
+        updated_by: rule.updatedBy,
       })),
       defaults: { cli: rightsJson(defaults.cli), agent: rightsJson(defaults.agent) },
     })

@@ -22,7 +22,7 @@ nothing.
 
 Options:
   --days N   the window, in whole days from 0 to 3650 (default 7)
-  --json     {"due": [names], "notified": [names], "alreadyNotified": [names], "failed": [names]}
+  --json     {"due": [names], "notified": [names], "already_notified": [names], "failed": [names]}
 
 Examples:
   KEYWARDEN_WEBHOOK_URL=https://hooks.slack.com/services/... keywarden remind
@@ -42,7 +42,7 @@ export const run: CommandModule['run'] = async (context, { positionals, values }
     out.printJson({
       due: result.due.map((secret) => secret.name),
       notified: result.notified,
-      alreadyNotified: result.alreadyNotified,
+      already_notified: result.alreadyNotified,
       failed: result.failed,
     })
     return status

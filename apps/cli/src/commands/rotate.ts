@@ -47,7 +47,7 @@ Options:
   --promote     make the staged value current
   --discard     drop the staged value
   --verify      check the new value first (github_token only)
-  --json        {"name", "version", "previousValidUntil"} (ISO 8601, or null when dropped);
+  --json        {"name", "version", "previous_valid_until"} (ISO 8601, or null when dropped);
                 --stage: {"name", "stagedAt"}; --discard: {"name", "discarded"}
 
 Examples:
@@ -78,7 +78,7 @@ export const run: CommandModule['run'] = async (context, { positionals, values }
   const client = await context.client()
   if (mode === 'stage' && value !== undefined) {
     const stagedAt = await client.stageRotation(name, value)
-    if (context.out.json) context.out.printJson({ name, stagedAt })
+    if (context.out.json) context.out.printJson({ name, staged_at: stagedAt.toISOString() })
     else {
       context.out.line(
         `Staged a new value for ${context.out.paint.bold(name)}; the current value is still served.`,
@@ -103,7 +103,7 @@ export const run: CommandModule['run'] = async (context, { positionals, values }
     out.printJson({
       name,
       version: result.version,
-      previousValidUntil: result.previousValidUntil,
+      previous_valid_until: result.previousValidUntil?.toISOString() ?? null,
     })
     return 0
   }

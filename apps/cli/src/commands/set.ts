@@ -1,8 +1,13 @@
 /** `keywarden set NAME`: stores a secret, its value from stdin or a hidden prompt. */
+import { accessSync, constants } from 'node:fs'
+import { delimiter, join } from 'node:path'
 import {
+  type Environment,
+  SECRET_LIMITS,
   SECRET_TYPES,
   type SecretType,
   type StoreSecretInput,
+  validateSecretMetadata,
   validateSecretName,
 } from '@keywarden/core'
 import { parseAllowedCommands, runsArbitraryCode } from '@keywarden/mcp-server'
@@ -27,12 +32,12 @@ export const options: CommandModule['options'] = {
   'no-protected': { type: 'boolean' },
 }
 
-const MAX_COMMANDS = 32
+const MAX_COMMANDS = SECRET_LIMITS.allowedCommands
 
 /** As the SQL API checks it (keywarden.is_valid_host); checked here first so a typo costs nothing. */
 const HOST =
   /^(\*\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.|)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:[1-9][0-9]{0,4})?$/
-const MAX_HOSTS = 32
+const MAX_HOSTS = SECRET_LIMITS.allowedHosts
 
 export const help = `Usage: keywarden set NAME [--description TEXT] [--type TYPE] [--expires-in 90d | --expires-at ISO]
                      [--agent-visible | --no-agent-visible] [--allow-host HOST ... | --no-allowed-hosts]
@@ -49,16 +54,17 @@ Options:
                        sets the rotation reminder: 90 days for tokens and API keys, 180 for
                        service keys, none for signing keys
   --expires-in DUR     when it expires, from now: 90d, 12h, 30m
-  --expires-at ISO     when it expires: 2027-03-01 or 2027-03-01T12:00:00Z
+  --expires-at ISO     when it expires: 2027-03-01 or 2027-03-01T12:00:00Z (in the future)
   --agent-visible      let AI agents read the value (the MCP server's reveal_secret);
                        --no-agent-visible hides it again (new secrets are hidden)
   --allow-host HOST    a host agents may send the secret to (the MCP server's http_request):
                        api.github.com, *.example.com, localhost:8080; repeat for more (up to
                        32). Replaces the secret's list; --no-allowed-hosts empties it
   --allow-command CMD  an executable agents may inject the secret into (the MCP server's
-                       run_command): a name such as terraform (matches that file name) or an
-                       absolute path (matches only that path); repeat or comma-separate (up to
-                       32). Replaces the list; --no-allowed-commands empties it (the default)
+                       run_command): a name such as terraform (matches that file name; a
+                       warning when it is not on PATH here) or an absolute path (matches only
+                       that path, which must exist); repeat or comma-separate (up to 32).
+                       Replaces the list; --no-allowed-commands empties it (the default)
   --i-understand-this-reveals
                        needed to allow an executable that runs code from its arguments or
                        config (sh, bash, node, python, git, gh, env, find, xargs, make, npm,
@@ -66,7 +72,8 @@ Options:
                        this is the same as revealing it
   --protected          no agent door may write, rotate, delete or reveal it (only this CLI);
                        --no-protected lifts the mark
-  --json               {"name", "id", "created"}
+  --json               {"name", "id", "version", "outcome"}: outcome is created, replaced or
+                       unchanged (the same value again makes no new version)
 
 Examples:
   pbpaste | keywarden set github_token --type github_token --description "GitHub PAT"
@@ -75,8 +82,8 @@ Examples:
   pbpaste | keywarden set github_token --no-allowed-hosts --no-agent-visible
   pbpaste | keywarden set do_token --allow-command doctl --protected
 
-Options left out keep what the secret had. Changing them needs the value again (pipe the same
-value: it makes no new version).`
+Options left out keep what the secret had. To change only metadata, without the value, use
+keywarden edit NAME (same options).`
 
 export const run: CommandModule['run'] = async (context, { positionals, values }) => {
   const [name, ...extra] = positionals
@@ -89,21 +96,33 @@ export const run: CommandModule['run'] = async (context, { positionals, values }
   // Checked before reading a value or opening the vault: a usage mistake must cost nothing and
   // create nothing (not even a first embedded vault).
   validateSecretName(name)
-  const metadata = metadataFrom(values)
+  const metadata = metadataFrom(values, context.env, (text) => context.out.note(text))
   // The value first: a prompt should not wait for the vault to open.
   const value = await readSecretValue(context.io, `Value for ${name} (input hidden): `)
   const client = await context.client()
-  const existed = (await client.listSecrets()).some((secret) => secret.name === name)
-  const id = await client.storeSecret(name, value, metadata)
+  const { id, outcome, version } = await client.storeSecretReporting(name, value, metadata)
   if (context.out.json) {
-    context.out.printJson({ name, id, created: !existed })
+    context.out.printJson({ name, id, version, outcome })
   } else {
-    context.out.line(`${existed ? 'Replaced' : 'Created'} ${context.out.paint.bold(name)}`)
+    const word = { created: 'Created', replaced: 'Replaced', unchanged: 'Unchanged' }[outcome]
+    const detail =
+      outcome === 'unchanged'
+        ? ` (the same value: still version ${version})`
+        : ` (version ${version})`
+    context.out.line(`${word} ${context.out.paint.bold(name)}${detail}`)
   }
   return 0
 }
 
-function metadataFrom(values: Record<string, unknown>): StoreSecretInput {
+/**
+ * The metadata options of `set` and `edit`, checked (with core's limits) before the vault
+ * opens. `warn` hears what is allowed but likely a mistake.
+ */
+export function metadataFrom(
+  values: Record<string, unknown>,
+  env: Environment,
+  warn: (text: string) => void,
+): StoreSecretInput {
   const metadata: StoreSecretInput = {}
   if (typeof values.description === 'string') metadata.description = values.description
   if (typeof values.type === 'string') {
@@ -122,6 +141,11 @@ function metadataFrom(values: Record<string, unknown>): StoreSecretInput {
     const expiresAt = new Date(values['expires-at'])
     if (Number.isNaN(expiresAt.getTime())) {
       throw new UsageError('--expires-at must be a date, e.g. 2027-03-01 or 2027-03-01T12:00:00Z')
+    }
+    if (expiresAt.getTime() <= Date.now()) {
+      throw new UsageError(
+        `--expires-at ${values['expires-at']} is in the past: give a future date`,
+      )
     }
     metadata.expiresAt = expiresAt
   }
@@ -146,13 +170,46 @@ function metadataFrom(values: Record<string, unknown>): StoreSecretInput {
       commands,
       values['i-understand-this-reveals'] === true,
     )
+    checkOnPath(metadata.allowedCommands, env, warn)
   }
   if (values.protected === true && values['no-protected'] === true) {
     throw new UsageError('give --protected or --no-protected, not both')
   }
   if (values.protected === true) metadata.protected = true
   if (values['no-protected'] === true) metadata.protected = false
+  try {
+    validateSecretMetadata(metadata)
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error))
+  }
   return metadata
+}
+
+/**
+ * An absolute path that does not exist is refused (it can never run); a bare name not on
+ * PATH is allowed with a warning, since the MCP server may run with another PATH.
+ */
+function checkOnPath(commands: readonly string[], env: Environment, warn: (text: string) => void) {
+  const executable = (path: string) => {
+    try {
+      accessSync(path, constants.X_OK)
+      return true
+    } catch {
+      return false
+    }
+  }
+  const directories = (env.PATH ?? '').split(delimiter).filter((dir) => dir !== '')
+  for (const command of commands) {
+    if (command.startsWith('/')) {
+      if (!executable(command)) {
+        throw new UsageError(`--allow-command ${command}: no executable file is at that path`)
+      }
+    } else if (!directories.some((dir) => executable(join(dir, command)))) {
+      warn(
+        `keywarden: warning: --allow-command ${command} is not on this PATH; run_command finds it only if it is on the MCP server's PATH`,
+      )
+    }
+  }
 }
 
 /**

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ENCODINGS, encodedText } from '../../../../packages/core/src/testing/encodings.ts'
+import { until } from '../../../../packages/core/src/testing/expect.ts'
 import { parseCsv } from './csv.ts'
 import { CLI_PATH, type CliResult, runCli } from './run-cli.ts'
 
@@ -175,10 +176,19 @@ export function defineCommandSuite(backend: SuiteBackend): void {
         ['set', 'github_token', '--type', 'github_token', '--description', 'GitHub PAT'],
         { input: 'ghp_first\n' },
       )
-      expect(created).toMatchObject({ code: 0, stdout: 'Created github_token\n', stderr: '' })
+      expect(created).toMatchObject({
+        code: 0,
+        stdout: 'Created github_token (version 1)\n',
+        stderr: '',
+      })
       const replaced = await kw(['set', 'github_token', '--json'], { input: 'ghp_second' })
-      const body = json<{ name: string; id: string; created: boolean }>(replaced)
-      expect(body).toEqual({ name: 'github_token', id: expect.any(String), created: false })
+      const body = json<{ name: string; id: string; outcome: string }>(replaced)
+      expect(body).toEqual({
+        name: 'github_token',
+        id: expect.any(String),
+        version: 2,
+        outcome: 'replaced',
+      })
       const again = await kw(['get', 'github_token'], { revealsValues: true })
       expect(again).toMatchObject({ code: 0, stdout: 'ghp_second', stderr: '' })
     })
@@ -230,7 +240,11 @@ export function defineCommandSuite(backend: SuiteBackend): void {
         ],
         { input: canary },
       )
-      expect(canaryStored).toMatchObject({ code: 0, stdout: 'Created canary_token\n', stderr: '' })
+      expect(canaryStored).toMatchObject({
+        code: 0,
+        stdout: 'Created canary_token (version 1)\n',
+        stderr: '',
+      })
       const secrets = json<Array<Record<string, unknown>>>(await kw(['list', '--json']))
       expect(secrets.map((secret) => secret.name)).toEqual([
         'canary_token',
@@ -239,8 +253,8 @@ export function defineCommandSuite(backend: SuiteBackend): void {
         'tricky_value',
       ])
       const openai = secrets.find((secret) => secret.name === 'openai_api_key')
-      expect(openai).toMatchObject({ type: 'api_key', version: 1, rotationIntervalDays: 90 })
-      const expiresAt = Date.parse(String(openai?.expiresAt))
+      expect(openai).toMatchObject({ type: 'api_key', version: 1, rotation_interval_days: 90 })
+      const expiresAt = Date.parse(String(openai?.expires_at))
       expect(expiresAt).toBeGreaterThanOrEqual(before + 3 * 86_400_000 - 1_000)
       expect(expiresAt).toBeLessThanOrEqual(Date.now() + 3 * 86_400_000 + 1_000)
       const github = secrets.find((secret) => secret.name === 'github_token')
@@ -248,10 +262,10 @@ export function defineCommandSuite(backend: SuiteBackend): void {
         description: 'GitHub PAT',
         type: 'github_token',
         version: 2,
-        lastRotatedAt: null,
+        last_rotated_at: null,
       })
       // Dates as ISO 8601; never a value.
-      expect(String(github?.updatedAt)).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+      expect(String(github?.updated_at)).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
       for (const secret of secrets) {
         expect(Object.keys(secret)).not.toContain('value')
       }
@@ -309,7 +323,7 @@ export function defineCommandSuite(backend: SuiteBackend): void {
       const body = json(
         await kw(['rotate', 'github_token', '--grace', '0', '--json'], { input: 'ghp_fourth' }),
       )
-      expect(body).toEqual({ name: 'github_token', version: 4, previousValidUntil: null })
+      expect(body).toEqual({ name: 'github_token', version: 4, previous_valid_until: null })
       const previous = await kw(['get', 'github_token', '--previous'])
       expect(previous.code).toBe(3)
       expect(previous.stdout).toBe('')
@@ -345,15 +359,23 @@ export function defineCommandSuite(backend: SuiteBackend): void {
     })
 
     it('expiring: a table with the overdue marked, and --json', async () => {
-      const stored = await kw(['set', 'expired_key', '--expires-at', '2020-01-01T00:00:00Z'], {
+      // A past --expires-at is refused; a secret that expires in a second is expired soon after.
+      const past = await kw(['set', 'expired_key', '--expires-at', '2020-01-01T00:00:00Z'], {
         input: 'old',
       })
+      expect(past.code).toBe(2)
+      const stored = await kw(['set', 'expired_key', '--expires-in', '1s'], { input: 'old' })
       expect(stored.code).toBe(0)
+      await until(
+        'expired_key to expire',
+        async () => json<Array<{ name: string }>>(await kw(['expiring', '--days', '0', '--json'])),
+        (overdue) => overdue.some((secret) => secret.name === 'expired_key'),
+      )
       const table = await kw(['expiring'])
       expect(table.code).toBe(0)
       expect(table.stderr).toBe('')
       expect(table.stdout).toMatch(/^NAME\s+TYPE\s+REASON\s+DUE\n/)
-      expect(table.stdout).toMatch(/expired_key\s+other\s+expires\s+OVERDUE \(\d+ years ago\)/)
+      expect(table.stdout).toMatch(/expired_key\s+other\s+expires\s+OVERDUE \(/)
       expect(table.stdout).toMatch(/canary_token\s+api_key\s+expires\s+in 2 days/)
       expect(table.stdout).toMatch(/openai_api_key\s+api_key\s+expires\s+in 3 days/)
       expect(table.stdout).not.toContain('github_token')
@@ -364,7 +386,7 @@ export function defineCommandSuite(backend: SuiteBackend): void {
       expect(byName.get('expired_key:expires')).toMatchObject({
         type: 'other',
         overdue: true,
-        dueAt: '2020-01-01T00:00:00.000Z',
+        due_at: expect.stringMatching(/Z$/),
       })
       expect(byName.get('github_token:rotation_due')).toMatchObject({ overdue: false })
     })
@@ -416,8 +438,8 @@ export function defineCommandSuite(backend: SuiteBackend): void {
       )
       expect(records).toHaveLength(3)
       for (const record of records) {
-        expect(record).toMatchObject({ secretName: 'github_token', accessedBy: 'cli' })
-        expect(String(record.createdAt)).toMatch(/Z$/)
+        expect(record).toMatchObject({ secret_name: 'github_token', accessed_by: 'cli' })
+        expect(String(record.created_at)).toMatch(/Z$/)
       }
 
       const csv = await kw(['audit', '--format', 'csv', '--since', '1h', '--limit', '100000'])

@@ -81,7 +81,7 @@ describe('vault routes', () => {
     })
     const invalid = await get('/secrets/Not-Valid')
     expect(invalid.status).toBe(400)
-    expect(invalid.body.error.code).toBe('INVALID_REQUEST')
+    expect(invalid.body.error.code).toBe('INVALID_NAME')
   })
 
   it('GET /secrets/expiring reports what expires within the window', async () => {

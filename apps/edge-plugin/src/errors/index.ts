@@ -48,6 +48,8 @@ const STATUS_BY_CODE: Record<KeywardenErrorCode, ContentfulStatusCode> = {
   ROOT_KEY_INVALID: 503,
   DECRYPTION_FAILED: 503,
   CONFIGURATION_ERROR: 503,
+  // A newer Keywarden migrated the database: this deployment must be upgraded.
+  SCHEMA_TOO_NEW: 503,
   SCHEMA_MISSING: 503,
   INTERNAL: 500,
 }

@@ -10,10 +10,16 @@ import {
   auditRecordJson,
   expiringSecretJson,
   KeywardenError,
+  SECRET_LIMITS,
   SECRET_NAME_PATTERN,
+  SECRET_NAME_RULE,
+  SECRET_TYPES,
   type SecretMetadata,
+  type SecretType,
+  type StoreSecretInput,
   secretMetadataJson,
   type VaultClient,
+  validateSecretName,
 } from '@keywarden/core'
 import {
   auditRecordShape,
@@ -32,12 +38,44 @@ const ExpiringSecretSchema = namedSchema(expiringSecretShape, 'ExpiringSecret')
 
 const AuditRecordSchema = namedSchema(auditRecordShape, 'AuditRecord')
 
+// Checked by the handlers (validateSecretName), so that an invalid name is INVALID_NAME here
+// as at every other door; the pattern is still declared for the OpenAPI document.
 const NameParam = z.object({
-  name: z
-    .string()
-    .regex(SECRET_NAME_PATTERN)
-    .openapi({ param: { name: 'name', in: 'path' }, example: 'github_token' }),
+  name: z.string().openapi({
+    param: { name: 'name', in: 'path' },
+    example: 'github_token',
+    pattern: SECRET_NAME_PATTERN.source,
+    description: `The secret name: ${SECRET_NAME_RULE}`,
+  }),
 })
+
+/** The metadata `PATCH /secrets/{name}` may change: the MCP tool update_secret_metadata's. */
+const MetadataPatch = z
+  .strictObject({
+    description: z
+      .string()
+      .max(SECRET_LIMITS.descriptionLength)
+      .optional()
+      .openapi({
+        description: `What the secret is for (at most ${SECRET_LIMITS.descriptionLength} characters)`,
+      }),
+    type: z
+      .enum(SECRET_TYPES as readonly [SecretType, ...SecretType[]])
+      .optional()
+      .openapi({ description: 'What the secret is; sets its default rotation interval' }),
+    expires_at: z
+      .string()
+      .optional()
+      .openapi({ description: 'When it expires: an ISO 8601 date in the future' }),
+    rotation_interval_days: z
+      .number()
+      .int()
+      .min(1)
+      .max(SECRET_LIMITS.rotationIntervalDays)
+      .optional()
+      .openapi({ description: 'Days between rotations' }),
+  })
+  .openapi('SecretMetadataPatch')
 
 /** A `true`/`false` query flag. */
 const flag = z.enum(['true', 'false']).transform((value) => value === 'true')
@@ -191,7 +229,57 @@ export function registerVaultRoutes(app: OpenAPIHono, { client, metadata, auth }
       },
     }),
     async (c) => {
-      const { name } = c.req.valid('param')
+      const name = validateSecretName(c.req.valid('param').name)
+      const found = (await metadata.list()).find((secret) => secret.name === name)
+      if (!found) {
+        throw new KeywardenError('SECRET_NOT_FOUND', `secret ${name} is not in the vault`, {
+          secretName: name,
+        })
+      }
+      return c.json(secretMetadataJson(found), 200)
+    },
+  )
+
+  app.openapi(
+    createRoute({
+      method: 'patch',
+      path: '/secrets/{name}',
+      operationId: 'updateSecretMetadata',
+      // A write: ChatGPT asks before it calls it.
+      'x-openai-isConsequential': true,
+      summary: "Change a secret's metadata",
+      description:
+        "Changes a secret's description, type, expiry or rotation interval without its value (no new version). Agent visibility, hosts, commands and the protected mark are the user's (keywarden edit). Needs the door policy's write right for edge.",
+      security,
+      middleware: [auth] as const,
+      request: {
+        params: NameParam,
+        body: { content: { 'application/json': { schema: MetadataPatch } }, required: true },
+      },
+      responses: {
+        200: {
+          description: 'The metadata after the change',
+          content: { 'application/json': { schema: SecretMetadataSchema } },
+        },
+        ...errorResponses(...PROTECTED_ERRORS, 403, 404),
+      },
+    }),
+    async (c) => {
+      const name = validateSecretName(c.req.valid('param').name)
+      const patch = c.req.valid('json')
+      const input: StoreSecretInput = {
+        ...(patch.description === undefined ? {} : { description: patch.description }),
+        ...(patch.type === undefined ? {} : { type: patch.type }),
+        ...(patch.expires_at === undefined ? {} : { expiresAt: new Date(patch.expires_at) }),
+        ...(patch.rotation_interval_days === undefined
+          ? {}
+          : { rotationIntervalDays: patch.rotation_interval_days }),
+      }
+      try {
+        await client.updateSecretMetadata(name, input)
+      } finally {
+        metadata.clear()
+      }
       const found = (await metadata.list()).find((secret) => secret.name === name)
       if (!found) {
         throw new KeywardenError('SECRET_NOT_FOUND', `secret ${name} is not in the vault`, {
@@ -214,11 +302,14 @@ export function registerVaultRoutes(app: OpenAPIHono, { client, metadata, auth }
       middleware: [auth] as const,
       request: {
         query: z.object({
+          // Checked by queryAudit: an invalid name is INVALID_NAME, as at every door.
           secret: z
             .string()
-            .regex(SECRET_NAME_PATTERN)
             .optional()
-            .openapi({ param: { name: 'secret', in: 'query' } }),
+            .openapi({
+              param: { name: 'secret', in: 'query' },
+              pattern: SECRET_NAME_PATTERN.source,
+            }),
           failed: flag.optional().openapi({ param: { name: 'failed', in: 'query' } }),
           since: z
             .string()

@@ -217,7 +217,7 @@ export function registerHttpRequestTool(
     {
       title: 'HTTP request with secrets',
       description:
-        'Sends an HTTPS request in which {{secret:NAME}} placeholders (in the URL, header values or body) are replaced by secret values the model never sees. A secret is substituted only when the request goes to one of its allowed hosts (see get_secret_metadata; the user sets them with keywarden set NAME --allow-host HOST); redirects are followed only to allowed hosts. Every substituted value is masked as [REDACTED:NAME] in the response.',
+        'Sends an HTTPS request in which {{secret:NAME}} placeholders (in the URL, header values or body) are replaced by secret values the model never sees. A secret is substituted only when the request goes to one of its allowed hosts (see get_secret_metadata; the user sets them with keywarden edit NAME --allow-host HOST); redirects are followed only to allowed hosts. Every substituted value is masked as [REDACTED:NAME] in the response.',
       inputSchema,
       outputSchema,
       annotations: OPEN_WORLD_ACTION,
@@ -406,7 +406,7 @@ function hostRefusal(secrets: readonly SecretMetadata[], target: string): string
   return secrets
     .map((secret) =>
       secret.allowedHosts.length === 0
-        ? `${secret.name} may not be sent anywhere; the user can allow a host with \`keywarden set ${secret.name} --allow-host HOST\``
+        ? `${secret.name} may not be sent anywhere; the user can allow a host with \`keywarden edit ${secret.name} --allow-host HOST\``
         : `${secret.name} may only be sent to ${secret.allowedHosts.join(', ')}, not to ${target}`,
     )
     .join('; ')

@@ -10,7 +10,7 @@
  *   `keywarden mcp-config --allow-command X --i-understand-this-reveals`): giving a secret to
  *   such a program is revealing it;
  * - each secret must allow that executable in its `allowed_commands`
- *   (`keywarden set NAME --allow-command X`), and the door policy must let this door use it in
+ *   (`keywarden edit NAME --allow-command X`), and the door policy must let this door use it in
  *   commands;
  * - no variable that decides which code runs may be set ({@link isReservedVariable}).
  *
@@ -470,10 +470,22 @@ async function checkSecretsAllowCommand(
     if (!secret || !secretAllowsCommand(secret.allowedCommands, command)) {
       await refuse(
         `${name} does not allow this command`,
-        `${name} may not be injected into ${shown(command)}${secret && secret.allowedCommands.length > 0 ? ` (it allows ${secret.allowedCommands.join(', ')})` : ' (it allows no command)'}; the user can allow it with \`keywarden set ${name} --allow-command ${isAbsolutePath(command) ? command : executableName(command)}\``,
+        `${name} may not be injected into ${shown(command)}${secret && secret.allowedCommands.length > 0 ? ` (it allows ${secret.allowedCommands.join(', ')})` : ' (it allows no command)'}; the user can allow it with \`${allowHint(name, secret?.allowedCommands ?? [], command)}\``,
       )
     }
   }
+}
+
+/**
+ * The `keywarden edit` command that allows `command` for `name` as printed: `--allow-command`
+ * replaces the list, so the entries it has stay in it, and an executable that runs code from
+ * its arguments needs the CLI's acknowledgement.
+ */
+function allowHint(name: string, allowed: readonly string[], command: string): string {
+  const entry = isAbsolutePath(command) ? command : executableName(command)
+  const commands = [...new Set([...allowed, entry])]
+  const unsafe = commands.some(runsArbitraryCode)
+  return `keywarden edit ${name} --allow-command ${commands.join(',')}${unsafe ? ' --i-understand-this-reveals' : ''}`
 }
 
 interface Injected {

@@ -513,7 +513,7 @@ describe('reveal_secret', () => {
     const refused = await logged('reveal_secret', { name: 'canary_token' })
     expect(refused.isError).toBe(true)
     expect(textOf(refused)).toBe(
-      'ACCESS_DENIED: canary_token is not agent-visible; the user can allow it with `keywarden set canary_token --agent-visible`',
+      'ACCESS_DENIED: canary_token is not agent-visible; the user can allow it with `keywarden edit canary_token --agent-visible`',
     )
     const missing = await logged('reveal_secret', { name: 'nothing_here' })
     expect(textOf(missing)).toMatch(/^SECRET_NOT_FOUND: /)
@@ -704,7 +704,7 @@ describe('http_request', () => {
       ],
       [
         { url: `${echo.origin}/echo`, headers: { 'x-token': '{{secret:nowhere_token}}' } },
-        /^ACCESS_DENIED: nowhere_token may not be sent anywhere; the user can allow a host with `keywarden set nowhere_token --allow-host HOST`$/,
+        /^ACCESS_DENIED: nowhere_token may not be sent anywhere; the user can allow a host with `keywarden edit nowhere_token --allow-host HOST`$/,
       ],
       [
         {
@@ -908,7 +908,7 @@ describe('run_command', () => {
       secrets: ['shell_token'],
     })
     expect(textOf(refused)).toBe(
-      'ACCESS_DENIED: shell_token may not be injected into "sh" (it allows terraform); the user can allow it with `keywarden set shell_token --allow-command sh`',
+      'ACCESS_DENIED: shell_token may not be injected into "sh" (it allows terraform); the user can allow it with `keywarden edit shell_token --allow-command terraform,sh --i-understand-this-reveals`',
     )
     // Keywarden's own configuration is never injected, by name or through the env tier.
     const own = await logged('run_command', { command: 'sh', secrets: ['keywarden_root_key'] })

@@ -33,6 +33,7 @@ import { runCommandTool } from '../tools/run-command/index.ts'
 import { secretAlertsTool } from '../tools/secret-alerts/index.ts'
 import { secretMetricsTool } from '../tools/secret-metrics/index.ts'
 import { storeSecretTool } from '../tools/store-secret/index.ts'
+import { updateSecretMetadataTool } from '../tools/update-secret-metadata/index.ts'
 import { vaultHealthTool } from '../tools/vault-health/index.ts'
 
 export type { HttpRequestOptions } from '../http-request/index.ts'
@@ -112,6 +113,7 @@ const TOOLS: readonly ToolEntry[] = [
   secretAlertsTool,
   incidentReportTool,
   storeSecretTool,
+  updateSecretMetadataTool,
   rotateSecretTool,
   deleteSecretTool,
   revealSecretTool,

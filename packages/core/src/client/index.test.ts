@@ -12,6 +12,7 @@ import fc from 'fast-check'
 import type pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { isKeywardenError, type KeywardenError } from '../errors/index.ts'
+import { LATEST_SCHEMA_VERSION } from '../migrate/index.ts'
 import { createEmbeddedStore } from '../node/embedded.ts'
 import { loadMigrations } from '../node/migrations.ts'
 import { DEFAULT_MIN_REDACT_LENGTH, redact } from '../redact/index.ts'
@@ -1039,7 +1040,7 @@ describe('vault outage (a real TCP cut)', () => {
     const health = await client.health()
     expect(health.secret_source).toBe('env')
     expect(health.backend).toMatchObject({ reachable: false, error: 'VAULT_UNAVAILABLE' })
-    expect(health.cache.staleServed).toBe(staleServes)
+    expect(health.cache.stale_served).toBe(staleServes)
     expect(JSON.stringify(health)).not.toContain(password)
     expect((await rejection(bare.getSecret('github_token'))).code).toBe('VAULT_UNAVAILABLE')
     expect((await bare.health()).secret_source).toBe('none')
@@ -1048,10 +1049,10 @@ describe('vault outage (a real TCP cut)', () => {
     const waiting = await until(
       'audit writes to fail',
       async () => (await client.health()).audit,
-      (stats) => stats.failedWrites >= 2,
+      (stats) => stats.failed_writes >= 2,
     )
     expect(waiting).toMatchObject({ buffered, written: 0, dropped: 0 })
-    expect(waiting.lastErrorCode).toBe('VAULT_UNAVAILABLE')
+    expect(waiting.last_error_code).toBe('VAULT_UNAVAILABLE')
 
     proxy.restore()
     const drained = await until(
@@ -1210,4 +1211,41 @@ describe('the embedded store (PGlite)', () => {
     }
     // Creating a PGlite data directory takes seconds, tens of them on a loaded 2-core machine.
   }, 120_000)
+})
+
+describe('a vault migrated by a newer Keywarden', () => {
+  it('ships LATEST_SCHEMA_VERSION as the last migration file', async () => {
+    expect(LATEST_SCHEMA_VERSION).toBe((await loadMigrations()).at(-1)?.version)
+  })
+
+  it('is refused with SCHEMA_TOO_NEW on the first call, whatever the call', async () => {
+    const database = await createPostgresTestDatabase()
+    const env = { KEYWARDEN_DATABASE_URL: database.url, KEYWARDEN_ROOT_KEY: database.rootKey }
+    try {
+      const current = createVaultClient({ env, envFallback: false })
+      await current.storeSecret('before_upgrade', 'value-before')
+      await current.close()
+      await database.asAdmin(
+        "INSERT INTO supabase_migrations.schema_migrations (version, name, statements) VALUES ('29991231000000', 'future', '{}')",
+      )
+      const client = createVaultClient({ env, envFallback: false })
+      try {
+        for (const attempt of [
+          () => client.listSecrets(),
+          () => client.getSecret('before_upgrade'),
+          () => client.updateSecretMetadata('before_upgrade', { description: 'x' }),
+        ]) {
+          const error = (await attempt().catch((caught: unknown) => caught)) as KeywardenError
+          expect(isKeywardenError(error, 'SCHEMA_TOO_NEW')).toBe(true)
+          expect(error.message).toContain('29991231000000')
+          expect(error.message).toContain(LATEST_SCHEMA_VERSION)
+        }
+      } finally {
+        // Its audit rows of the refusals can never be written there: do not wait for them.
+        await client.close({ timeoutMs: 100 })
+      }
+    } finally {
+      await database.drop()
+    }
+  })
 })

@@ -14,8 +14,13 @@
  * Runtime-neutral: stores are imported only when chosen (see {@link openStore}).
  * @module
  */
-import { AuditBuffer, type AuditBufferOptions, type AuditEventInput } from '../audit/index.ts'
-import { SecretCache, type SecretCacheOptions } from '../cache/index.ts'
+import {
+  AuditBuffer,
+  type AuditBufferOptions,
+  type AuditBufferStats,
+  type AuditEventInput,
+} from '../audit/index.ts'
+import { SecretCache, type SecretCacheOptions, type SecretCacheStats } from '../cache/index.ts'
 import {
   type Environment,
   openStore,
@@ -25,9 +30,12 @@ import {
 import {
   isKeywardenError,
   KeywardenError,
+  type KeywardenErrorCode,
+  validateSecretMetadata,
   validateSecretName,
   validateSecretValue,
 } from '../errors/index.ts'
+import { LATEST_SCHEMA_VERSION } from '../migrate/index.ts'
 import type {
   AlertFilter,
   AuditAnchor,
@@ -94,8 +102,25 @@ export interface VaultHealth {
   secret_source: 'vault' | 'env' | 'none'
   backend: { kind: StoreKind | 'unconfigured'; target: string; reachable: boolean; error?: string }
   accessed_by: string
-  cache: ReturnType<SecretCache<StoredSecret>['stats']> & { ttl_ms: number }
-  audit: ReturnType<AuditBuffer['stats']>
+  /** The cache's counters, snake_case like every machine-readable answer. */
+  cache: {
+    hits: number
+    misses: number
+    stale_served: number
+    loads: number
+    evictions: number
+    invalidations: number
+    size: number
+    ttl_ms: number
+  }
+  /** The audit buffer's counters. */
+  audit: {
+    buffered: number
+    written: number
+    dropped: number
+    failed_writes: number
+    last_error_code: KeywardenErrorCode | null
+  }
   /** Whether the client hears changes made elsewhere (NOTIFY) and evicts at once. */
   change_notifications: boolean
   /**
@@ -114,6 +139,20 @@ export interface VaultClient {
   getSecrets(names: readonly string[]): Promise<Map<string, SecretResult>>
   /** Creates, or replaces as a new version. Returns the vault id. */
   storeSecret(name: string, value: string, metadata?: StoreSecretInput): Promise<string>
+  /**
+   * Changes metadata only, keeping the value and its version: what `metadata` leaves out keeps
+   * its value. Returns the version. SECRET_NOT_FOUND when there is no such secret.
+   */
+  updateSecretMetadata(name: string, metadata: StoreSecretInput): Promise<number>
+  /**
+   * Stores and says what happened: `created`, `replaced` (a new version) or `unchanged` (the
+   * same value again, which makes no new version).
+   */
+  storeSecretReporting(
+    name: string,
+    value: string,
+    metadata?: StoreSecretInput,
+  ): Promise<{ id: string; outcome: StoreOutcome; version: number }>
   /** Replaces the value; the previous one is served on request for the grace period (default 24 h). */
   rotateSecret(
     name: string,
@@ -194,6 +233,9 @@ export interface VaultClient {
   close(options?: { timeoutMs?: number }): Promise<void>
 }
 
+/** What storing a value did: see {@link VaultClient.storeSecretReporting}. */
+export type StoreOutcome = 'created' | 'replaced' | 'unchanged'
+
 /** An access a front door records: see {@link VaultClient.commitAccess}. Never a value. */
 export interface AccessEvent {
   secretName: string
@@ -264,7 +306,8 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
     for (const evicted of batchesInFlight) evicted.add(name)
   }
 
-  const store = (): Promise<SecretStore> => {
+  // The store as opened, before the schema check: what health() reports on.
+  const openedStore = (): Promise<SecretStore> => {
     if (closed) return Promise.reject(new KeywardenError('INTERNAL', 'the vault client is closed'))
     opening ??= (async () => {
       const opened = isStore(storeOption) ? storeOption : await openStore(storeOption)
@@ -278,6 +321,19 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
       opening = undefined
     })
     return opening
+  }
+
+  // The store every call uses: opened, and its schema checked once (again after a failure).
+  let checking: Promise<SecretStore> | undefined
+  const store = (): Promise<SecretStore> => {
+    checking ??= openedStore().then(async (opened) => {
+      await refuseNewerSchema(opened)
+      return opened
+    })
+    checking.catch(() => {
+      checking = undefined
+    })
+    return checking
   }
 
   const audit = new AuditBuffer({
@@ -457,11 +513,32 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
     async storeSecret(name, value, metadata = {}) {
       validateSecretName(name)
       validateSecretValue(value, name)
+      validateSecretMetadata(metadata, now())
       return audited(name, 'store', async () => {
         const id = await (await store()).storeSecret(name, value, metadata, accessor())
         evict(name)
         return id
       })
+    },
+
+    async storeSecretReporting(name, value, metadata = {}) {
+      validateSecretName(name)
+      const versionOf = async () =>
+        (await client.listSecrets()).find((secret) => secret.name === name)?.version
+      const before = await versionOf()
+      const id = await client.storeSecret(name, value, metadata)
+      const after = (await versionOf()) ?? 1
+      const outcome: StoreOutcome =
+        before === undefined ? 'created' : after === before ? 'unchanged' : 'replaced'
+      return { id, outcome, version: after }
+    },
+
+    async updateSecretMetadata(name, metadata) {
+      validateSecretName(name)
+      validateSecretMetadata(metadata, now())
+      return audited(name, 'update_metadata', async () =>
+        (await store()).updateSecretMetadata(name, metadata, accessor()),
+      )
     },
 
     async rotateSecret(name, value, { gracePeriodSeconds = DEFAULT_GRACE_PERIOD_SECONDS } = {}) {
@@ -617,7 +694,8 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
       }
       let schemaVersion: string | null = null
       try {
-        const opened = await store()
+        // Not store(): health reports a vault whose schema is too new (its version shows it).
+        const opened = await openedStore()
         await opened.ping()
         backend = { kind: opened.kind, target: opened.target, reachable: true }
         // An agent from an older release does not know the request: the version is unknown.
@@ -630,8 +708,8 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
         secret_source: backend.reachable ? 'vault' : envServes ? 'env' : 'none',
         backend,
         accessed_by: accessor(),
-        cache: { ...cache.stats(), ttl_ms: options.cache?.ttlMs ?? 5 * 60_000 },
-        audit: audit.stats(),
+        cache: cacheHealth(cache.stats(), options.cache?.ttlMs ?? 5 * 60_000),
+        audit: auditHealth(audit.stats()),
         change_notifications: unsubscribe !== undefined,
         schema_version: schemaVersion,
       }
@@ -692,6 +770,45 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
       .catch(() => {})
   }
   return client
+}
+
+/**
+ * Checked once, when the client first reaches the store: a vault migrated by a newer
+ * Keywarden may have functions this client would call wrongly, so every door refuses it with
+ * one clear error rather than failing call by call. A store that cannot tell (an older agent,
+ * a failed query) is not refused here; its calls fail on their own.
+ */
+async function refuseNewerSchema(store: SecretStore): Promise<void> {
+  const version = await store.schemaVersion?.().catch(() => null)
+  if (typeof version === 'string' && version > LATEST_SCHEMA_VERSION) {
+    throw new KeywardenError(
+      'SCHEMA_TOO_NEW',
+      `the vault's schema (${version}) is newer than this Keywarden knows (${LATEST_SCHEMA_VERSION}): upgrade Keywarden, e.g. npm install -g @keywarden/cli @keywarden/mcp-server`,
+    )
+  }
+}
+
+function cacheHealth(stats: SecretCacheStats, ttlMs: number): VaultHealth['cache'] {
+  return {
+    hits: stats.hits,
+    misses: stats.misses,
+    stale_served: stats.staleServed,
+    loads: stats.loads,
+    evictions: stats.evictions,
+    invalidations: stats.invalidations,
+    size: stats.size,
+    ttl_ms: ttlMs,
+  }
+}
+
+function auditHealth(stats: AuditBufferStats): VaultHealth['audit'] {
+  return {
+    buffered: stats.buffered,
+    written: stats.written,
+    dropped: stats.dropped,
+    failed_writes: stats.failedWrites,
+    last_error_code: stats.lastErrorCode ?? null,
+  }
 }
 
 function validateGracePeriod(seconds: number): void {

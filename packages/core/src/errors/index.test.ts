@@ -61,6 +61,7 @@ describe('KeywardenError', () => {
       INVALID_VALUE: 2,
       INVALID_ARGUMENT: 2,
       SCHEMA_MISSING: 1,
+      SCHEMA_TOO_NEW: 1,
       CONFIGURATION_ERROR: 1,
       VERIFICATION_FAILED: 1,
       ROOT_KEY_MISSING: 1,
@@ -143,7 +144,7 @@ describe('validateSecretName', () => {
           return (
             isKeywardenError(error, 'INVALID_NAME') &&
             error.message ===
-              `invalid secret name (${name.length} characters): a name is 1 to 128 characters of a-z, 0-9, "_", "." and "-", starting with a letter or digit`
+              `invalid secret name (${name.length} characters): a name is lower-case letters a-z, digits 0-9, "_", "." and "-", starting with a letter or digit, at most 128 characters`
           )
         }
       }),

@@ -23,6 +23,7 @@ export type KeywardenErrorCode =
   | 'DECRYPTION_FAILED'
   | 'CONFIGURATION_ERROR'
   | 'SCHEMA_MISSING'
+  | 'SCHEMA_TOO_NEW'
   | 'VERIFICATION_FAILED'
   | 'INTERNAL'
 
@@ -33,6 +34,7 @@ export type KeywardenErrorCode =
  * | ---- | ------------------------------------------------------------------------ |
  * | 1    | failure: `INTERNAL`, `DECRYPTION_FAILED`, `ACCESS_DENIED`, configuration |
  * |      | and root-key problems, `SCHEMA_MISSING` (run `keywarden db migrate`),    |
+ * |      | `SCHEMA_TOO_NEW` (upgrade Keywarden),                                    |
  * |      | `VERIFICATION_FAILED` (a staged value's check)                           |
  * | 2    | usage: `INVALID_NAME`, `INVALID_VALUE`, `INVALID_ARGUMENT`               |
  * | 3    | `SECRET_NOT_FOUND`                                                       |
@@ -49,6 +51,7 @@ export const EXIT_CODES: Readonly<Record<KeywardenErrorCode, number>> = Object.f
   INVALID_ARGUMENT: 2,
   CONFIGURATION_ERROR: 1,
   SCHEMA_MISSING: 1,
+  SCHEMA_TOO_NEW: 1,
   VERIFICATION_FAILED: 1,
   ROOT_KEY_MISSING: 1,
   ROOT_KEY_INVALID: 1,
@@ -161,10 +164,73 @@ export function validateSecretName(name: unknown): string {
   if (!SECRET_NAME_PATTERN.test(name)) {
     throw new KeywardenError(
       'INVALID_NAME',
-      `invalid secret name (${name.length} characters): a name is 1 to 128 characters of a-z, 0-9, "_", "." and "-", starting with a letter or digit`,
+      `invalid secret name (${name.length} characters): a name is ${SECRET_NAME_RULE}`,
     )
   }
   return name
+}
+
+/** What {@link SECRET_NAME_PATTERN} means, in words, for every door's help and schema. */
+export const SECRET_NAME_RULE =
+  'lower-case letters a-z, digits 0-9, "_", "." and "-", starting with a letter or digit, at most 128 characters'
+
+/**
+ * Limits on a secret's metadata, one definition for every door (the CLI, the MCP tools, the
+ * edge routes); the SQL API enforces the list sizes too.
+ */
+export const SECRET_LIMITS = {
+  /** Characters of a description. */
+  descriptionLength: 1000,
+  /** Entries of `allowedHosts`. */
+  allowedHosts: 32,
+  /** Entries of `allowedCommands`. */
+  allowedCommands: 32,
+  /** Days of a rotation interval. */
+  rotationIntervalDays: 3650,
+} as const
+
+/**
+ * Checks metadata given to store or update a secret: the description's length, the list
+ * sizes, a positive whole rotation interval, and an expiry in the future (a past one would
+ * be accepted silently and the secret reported expired at once).
+ * @throws {KeywardenError} `INVALID_ARGUMENT`
+ */
+export function validateSecretMetadata(
+  input: {
+    description?: string
+    expiresAt?: Date
+    rotationIntervalDays?: number
+    allowedHosts?: readonly string[]
+    allowedCommands?: readonly string[]
+  },
+  now: number = Date.now(),
+): void {
+  const invalid = (message: string) => new KeywardenError('INVALID_ARGUMENT', message)
+  if (
+    input.description !== undefined &&
+    input.description.length > SECRET_LIMITS.descriptionLength
+  ) {
+    throw invalid(`a description is at most ${SECRET_LIMITS.descriptionLength} characters`)
+  }
+  if (input.expiresAt !== undefined) {
+    if (Number.isNaN(input.expiresAt.getTime())) throw invalid('expires_at is not a date')
+    if (input.expiresAt.getTime() <= now) throw invalid('expires_at must be in the future')
+  }
+  const days = input.rotationIntervalDays
+  if (
+    days !== undefined &&
+    !(Number.isInteger(days) && days > 0 && days <= SECRET_LIMITS.rotationIntervalDays)
+  ) {
+    throw invalid(
+      `rotation_interval_days must be a whole number from 1 to ${SECRET_LIMITS.rotationIntervalDays}`,
+    )
+  }
+  if ((input.allowedHosts?.length ?? 0) > SECRET_LIMITS.allowedHosts) {
+    throw invalid(`at most ${SECRET_LIMITS.allowedHosts} allowed hosts`)
+  }
+  if ((input.allowedCommands?.length ?? 0) > SECRET_LIMITS.allowedCommands) {
+    throw invalid(`at most ${SECRET_LIMITS.allowedCommands} allowed commands`)
+  }
 }
 
 // One encoder for the module: TextEncoder is stateless and present in every target runtime.
@@ -422,6 +488,7 @@ const GENERIC_MESSAGES: Readonly<Record<KeywardenErrorCode, string>> = {
   DECRYPTION_FAILED: 'decryption failed',
   CONFIGURATION_ERROR: 'configuration error',
   SCHEMA_MISSING: "the vault's schema is missing or old: run `keywarden db migrate`",
+  SCHEMA_TOO_NEW: "the vault's schema is newer than this Keywarden: upgrade Keywarden",
   VERIFICATION_FAILED: 'verification failed',
   INTERNAL: 'unexpected error',
 }

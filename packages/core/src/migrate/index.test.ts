@@ -282,6 +282,7 @@ INSERT INTO awkward VALUES (1, E'it\\'s; here'), (2, 'it''s; there');
         'get_secret',
         'get_secrets',
         'get_staged_secret',
+        'keywarden_schema_version',
         'list_door_policies',
         'list_secret_names',
         'list_secret_names_json',
@@ -299,6 +300,7 @@ INSERT INTO awkward VALUES (1, E'it\\'s; here'), (2, 'it''s; there');
         'set_door_policy',
         'stage_rotation',
         'store_secret',
+        'update_secret_metadata',
         'vault_status',
         'verify_secret_access_log',
       ])

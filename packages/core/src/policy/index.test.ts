@@ -220,6 +220,39 @@ describe.each(['postgres', 'supabase'] as const)('the door client on %s', (kind)
     await base.close()
   })
 
+  it('treats a metadata edit as a write, and never lets an agent set access fields with it', async () => {
+    await cli.storeSecret('edit_target', 'edit-value', { description: 'before' })
+    const { base, door } = agentDoor('mcp:editor')
+    expect(
+      (await denied(door.updateSecretMetadata('edit_target', { description: 'x' }))).code,
+    ).toBe('ACCESS_DENIED')
+    await cli.setDoorPolicy({ ...ALL, doorPattern: 'mcp:editor', secretPattern: 'edit_*' })
+    expect(await door.updateSecretMetadata('edit_target', { description: 'after' })).toBe(1)
+    for (const field of [
+      { agentVisible: true },
+      { allowedHosts: ['evil.example.com'] },
+      { allowedCommands: ['curl'] },
+      { protected: false },
+    ]) {
+      const error = await denied(door.updateSecretMetadata('edit_target', field))
+      expect(error.message).toContain(`cannot set ${Object.keys(field)[0]}`)
+      expect(error.message).toContain('keywarden edit edit_target')
+    }
+    expect((await cli.listSecrets()).find((s) => s.name === 'edit_target')).toMatchObject({
+      description: 'after',
+      agentVisible: false,
+      allowedHosts: [],
+      allowedCommands: [],
+    })
+    // Protected: no rule lifts the floor for an edit either.
+    await cli.updateSecretMetadata('edit_target', { protected: true })
+    expect(
+      (await denied(door.updateSecretMetadata('edit_target', { description: 'x' }))).message,
+    ).toContain('protected')
+    expect(await cli.deleteDoorPolicy('mcp:editor', 'edit_*')).toBe(true)
+    await base.close()
+  })
+
   it('filters listings and hosts by the policy, and refuses access fields from agents', async () => {
     await cli.storeSecret('hidden_one', 'h', { allowedHosts: ['api.example.com'] })
     await cli.storeSecret('hosted_one', 'h', { allowedHosts: ['api.example.com'] })

@@ -208,7 +208,7 @@ export function decideAccess(input: {
         allowed: false,
         floor: true,
         reason: `${name} is protected: no agent door may write, rotate, delete or reveal it`,
-        fix: `change it from a terminal (keywarden set ${name}), or lift the mark with \`keywarden set ${name} --no-protected\``,
+        fix: `change it from a terminal (keywarden set ${name}), or lift the mark with \`keywarden edit ${name} --no-protected\``,
       }
     }
   }
@@ -334,8 +334,8 @@ export function restrictToDoor(client: VaultClient, options: DoorOptions): DoorC
     return secret
   }
 
-  const authorizeStore = async (name: string, metadata: StoreSecretInput) => {
-    validateSecretName(name)
+  // Agent doors may not set the access fields, whether storing a value or only metadata.
+  const refuseAccessFields = async (name: string, metadata: StoreSecretInput) => {
     if (isAgentDoor(doorName())) {
       const field = ACCESS_FIELDS.find((key) => metadata[key] !== undefined)
       if (field) {
@@ -343,10 +343,15 @@ export function restrictToDoor(client: VaultClient, options: DoorOptions): DoorC
           name,
           'write',
           `an agent door cannot set ${field} (who may read a secret and where it may go are the user's to decide)`,
-          `the user sets it with \`keywarden set ${name}\``,
+          `the user sets it with \`keywarden edit ${name}\``,
         )
       }
     }
+  }
+
+  const authorizeStore = async (name: string, metadata: StoreSecretInput) => {
+    validateSecretName(name)
+    await refuseAccessFields(name, metadata)
     const rights = rightsFor(await rules(), doorName(), name)
     if (!isAgentDoor(doorName()) && rights.canWrite && rights.canCreate) return
     const secret = await find(name)
@@ -395,6 +400,16 @@ export function restrictToDoor(client: VaultClient, options: DoorOptions): DoorC
     async storeSecret(name, value, metadata = {}) {
       await authorizeStore(name, metadata)
       return client.storeSecret(name, value, metadata)
+    },
+    async storeSecretReporting(name, value, metadata = {}) {
+      await authorizeStore(name, metadata)
+      return client.storeSecretReporting(name, value, metadata)
+    },
+    async updateSecretMetadata(name, metadata) {
+      validateSecretName(name)
+      await refuseAccessFields(name, metadata)
+      await authorize('write', name)
+      return client.updateSecretMetadata(name, metadata)
     },
     async rotateSecret(name, value, rotateOptions) {
       await authorize('write', name)

@@ -8,6 +8,7 @@ import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { AuditEvent } from '../audit/index.ts'
 import { isKeywardenError, type KeywardenError } from '../errors/index.ts'
+import { LATEST_SCHEMA_VERSION } from '../migrate/index.ts'
 import { randomRootKey } from '../testing/databases.ts'
 import { rejection } from '../testing/expect.ts'
 import { createTestStore, storeCases, type TestStore } from '../testing/stores.ts'
@@ -141,6 +142,74 @@ describe.each(await storeCases())('the $label store', ({ kind, server }) => {
     expect(await store().getSecret(name, 'test')).toEqual({ value: 'second-value', version: 2 })
     await store().storeSecret(name, 'third-value', {}, 'test')
     expect(await store().getSecret(name, 'test')).toEqual({ value: 'third-value', version: 3 })
+  })
+
+  it('changes metadata without the value or a new version (update_secret_metadata)', async () => {
+    const name = fresh('edit_meta')
+    const value = canary('edit')
+    await store().storeSecret(name, value, { description: 'before' }, 'test')
+    const expiresAt = new Date(Date.now() + 30 * DAY_MS)
+    const version = await store().updateSecretMetadata(
+      name,
+      {
+        description: 'after',
+        type: 'api_key',
+        expiresAt,
+        rotationIntervalDays: 10,
+        agentVisible: true,
+        allowedHosts: ['api.example.com'],
+        allowedCommands: ['terraform'],
+        protected: true,
+      },
+      'test',
+    )
+    expect(version).toBe(1)
+    const listed = (await store().listSecrets('test')).find((secret) => secret.name === name)
+    expect(listed).toMatchObject({
+      description: 'after',
+      type: 'api_key',
+      version: 1,
+      expiresAt,
+      rotationIntervalDays: 10,
+      agentVisible: true,
+      allowedHosts: ['api.example.com'],
+      allowedCommands: ['terraform'],
+      protected: true,
+    })
+    // What is left out keeps its value.
+    await store().updateSecretMetadata(name, { agentVisible: false }, 'test')
+    expect(
+      (await store().listSecrets('test')).find((secret) => secret.name === name),
+    ).toMatchObject({ description: 'after', agentVisible: false, protected: true })
+    expect(await store().getSecret(name, 'test')).toEqual({ value, version: 1 })
+    await rejection(
+      store().updateSecretMetadata(fresh('edit_missing'), { description: 'x' }, 'test'),
+      'SECRET_NOT_FOUND',
+    )
+    await rejection(
+      store().updateSecretMetadata(name, { expiresAt: new Date(Date.now() - DAY_MS) }, 'test'),
+      'INVALID_ARGUMENT',
+    )
+    await rejection(
+      store().updateSecretMetadata(name, { allowedHosts: ['https://x'] }, 'test'),
+      'INVALID_ARGUMENT',
+    )
+  })
+
+  it('refuses to rotate a secret to the value it already has, naming no value', async () => {
+    const name = fresh('rotate_same')
+    const value = canary('same')
+    await store().storeSecret(name, value, {}, 'test')
+    const error = await rejection(
+      store().rotateSecret(name, value, 3600, 'test'),
+      'INVALID_ARGUMENT',
+    )
+    expectNoTrace(error, value)
+    expect(await store().getSecret(name, 'test')).toEqual({ value, version: 1 })
+  })
+
+  it('reports the schema version this release ships', async () => {
+    expect(await store().schemaVersion?.()).toBe(LATEST_SCHEMA_VERSION)
   })
 
   it('reads a missing secret as null', async () => {
@@ -813,9 +882,13 @@ describe.each(await storeCases())('the $label store', ({ kind, server }) => {
         await heard
 
         heard = changes.next(name)
+        await store().updateSecretMetadata(name, { description: 'edited' }, 'test')
+        await heard
+
+        heard = changes.next(name)
         await store().deleteSecret(name, 'test')
         await heard
-        expect(changes.heard.filter((each) => each === name)).toHaveLength(3)
+        expect(changes.heard.filter((each) => each === name)).toHaveLength(4)
       } finally {
         await changes.stop()
       }

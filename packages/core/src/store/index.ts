@@ -268,6 +268,11 @@ export interface SecretStore {
     gracePeriodSeconds: number,
     accessedBy: string,
   ): Promise<RotationResult>
+  /**
+   * Changes metadata only (`update_secret_metadata`): what `input` leaves out keeps its value,
+   * the value and version stay. Returns the version; SECRET_NOT_FOUND when there is no secret.
+   */
+  updateSecretMetadata(name: string, input: StoreSecretInput, accessedBy: string): Promise<number>
   /** False when there was nothing to delete. */
   deleteSecret(name: string, accessedBy: string): Promise<boolean>
   listSecrets(accessedBy: string): Promise<SecretMetadata[]>
@@ -307,7 +312,8 @@ export interface SecretStore {
   ping(): Promise<void>
   /**
    * The latest migration applied to the database (`20261129000005`), null when none is
-   * recorded. Stores that cannot read the migration table (the Data API) leave this undefined.
+   * recorded (the supabase store asks `public.keywarden_schema_version()`, null before
+   * migration 10). Stores that cannot tell leave this undefined.
    */
   schemaVersion?(): Promise<string | null>
   /**

@@ -95,6 +95,36 @@ export function createSqlStore(parts: SqlStoreParts): SecretStore {
       return String(rows[0]?.id)
     },
 
+    async updateSecretMetadata(name, input, accessedBy) {
+      const [
+        description,
+        type,
+        expiresAt,
+        interval,
+        agentVisible,
+        allowedHosts,
+        allowedCommands,
+        isProtected,
+      ] = storeArguments(input)
+      const rows = await run(
+        `SELECT public.update_secret_metadata($1, $2, $3, $4, $5::interval, $6, $7, $8::text[], $9::text[], $10) AS version`,
+        [
+          name,
+          description,
+          type,
+          expiresAt,
+          interval,
+          accessedBy,
+          agentVisible,
+          allowedHosts,
+          allowedCommands,
+          isProtected,
+        ],
+        name,
+      )
+      return Number(rows[0]?.version)
+    },
+
     async rotateSecret(name, value, gracePeriodSeconds, accessedBy) {
       const rows = await run(
         'SELECT * FROM public.rotate_secret($1, $2, make_interval(secs => $3), $4)',

@@ -156,6 +156,36 @@ export function createSupabaseStore(options: SupabaseStoreOptions): SecretStore 
       return String(id)
     },
 
+    async updateSecretMetadata(name, input, accessedBy) {
+      const [
+        description,
+        type,
+        expiresAt,
+        interval,
+        agentVisible,
+        allowedHosts,
+        allowedCommands,
+        isProtected,
+      ] = storeArguments(input)
+      const version = await rpc(
+        'update_secret_metadata',
+        {
+          secret_name: name,
+          secret_description: description,
+          secret_type: type,
+          expires_at: expiresAt,
+          rotation_interval: interval,
+          accessed_by: accessedBy,
+          agent_visible: agentVisible,
+          allowed_hosts: allowedHosts,
+          allowed_commands: allowedCommands,
+          protected: isProtected,
+        },
+        name,
+      )
+      return Number(version)
+    },
+
     async rotateSecret(name, value, gracePeriodSeconds, accessedBy) {
       const result = await rows(
         'rotate_secret',
@@ -302,6 +332,17 @@ export function createSupabaseStore(options: SupabaseStoreOptions): SecretStore 
 
     async ping() {
       await rows('check_expiring_secrets', { days: 0, accessed_by: 'keywarden:health' })
+    },
+
+    async schemaVersion() {
+      try {
+        const version = await rpc('keywarden_schema_version', {})
+        return typeof version === 'string' ? version : null
+      } catch (error) {
+        // Before migration 10 the function does not exist: the version is unknown, not missing.
+        if (error instanceof KeywardenError && error.code === 'SCHEMA_MISSING') return null
+        throw error
+      }
     },
 
     ...(openChannel === undefined

@@ -8,6 +8,7 @@ import {
   KeywardenError,
   type SecretMetadata,
   type VaultClient,
+  validateSecretName,
 } from '@keywarden/core'
 import type { MetadataOutput } from '../shapes/index.ts'
 
@@ -36,6 +37,8 @@ export function parseSince(since: string, now: number = Date.now()): Date {
 
 /** One secret's metadata; SECRET_NOT_FOUND when the vault does not list it. */
 export async function findMetadata(client: VaultClient, name: string): Promise<SecretMetadata> {
+  // INVALID_NAME, as at every door, rather than "not found" echoing what may be a value.
+  validateSecretName(name)
   const found = (await client.listSecrets()).find((secret) => secret.name === name)
   if (!found) {
     throw new KeywardenError('SECRET_NOT_FOUND', `secret ${name} is not in the vault`, {

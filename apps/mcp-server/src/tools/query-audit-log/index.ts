@@ -17,9 +17,15 @@ export const queryAuditLogTool = defineTool({
     'Who accessed which secret, how and when, newest first. Filters: a secret name, failures only, since (a duration such as 24h or 30d, or an ISO date), and a limit (default 50).',
   inputSchema: z.strictObject({
     secret: nameInput.optional(),
-    failed_only: z.boolean().optional(),
+    failed_only: z.boolean().optional().describe('Only failed and refused accesses'),
     since: z.string().max(64).optional().describe('e.g. 90m, 24h, 30d, or 2026-01-31T00:00Z'),
-    limit: z.number().int().min(1).max(1000).optional(),
+    limit: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .optional()
+      .describe('At most this many rows, newest first (1 to 1000, default 50)'),
   }),
   outputSchema: z.object({ count: z.number(), records: z.array(auditRecordShape) }),
   annotations: { readOnlyHint: true, openWorldHint: false },

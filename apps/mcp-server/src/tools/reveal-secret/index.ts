@@ -13,7 +13,7 @@ export const revealSecretTool = defineTool({
   name: 'reveal_secret',
   title: 'Reveal a secret value',
   description:
-    "Returns the value of a secret the user marked agent-visible (keywarden set NAME --agent-visible). Refused for every other secret, for protected secrets and Keywarden's own credentials, and where the door policy (keywarden policy) does not allow reveals.",
+    "Returns the value of a secret the user marked agent-visible (keywarden edit NAME --agent-visible). Refused for every other secret, for protected secrets and Keywarden's own credentials, and where the door policy (keywarden policy) does not allow reveals.",
   inputSchema: z.strictObject({ name: nameInput }),
   outputSchema: z.object({
     name: z.string(),
@@ -41,7 +41,7 @@ export const revealSecretTool = defineTool({
       log('warning', `reveal_secret refused for ${name}: not agent-visible`)
       throw new KeywardenError(
         'ACCESS_DENIED',
-        `${name} is not agent-visible; the user can allow it with \`keywarden set ${name} --agent-visible\``,
+        `${name} is not agent-visible; the user can allow it with \`keywarden edit ${name} --agent-visible\``,
         { secretName: name },
       )
     }

@@ -17,7 +17,12 @@ export const rotateSecretTool = defineTool({
   inputSchema: z.strictObject({
     name: nameInput,
     value: z.string().describe('The new secret value'),
-    grace_hours: z.number().min(0).max(8760).optional(),
+    grace_hours: z
+      .number()
+      .min(0)
+      .max(8760)
+      .optional()
+      .describe('Hours the previous value stays available (default 24; 0 drops it at once)'),
   }),
   outputSchema: z.object({
     name: z.string(),

@@ -22,7 +22,7 @@ export const runCommandTool: ToolEntry = {
     defineTool({
       name: 'run_command',
       title: 'Run a command with secrets',
-      description: `Runs one of the executables the user allowed (${limits.allowedCommands.join(', ')}) without a shell, with the named secrets in its environment. A secret is injected only into executables its allowed_commands list (see get_secret_metadata; the user sets them with keywarden set NAME --allow-command CMD). Executables that run code from their arguments (shells, interpreters, git, env, find...) are refused unless the user allowed them as unsafe. Every injected value is masked as [REDACTED:NAME] in stdout and stderr. Ends the process after ${limits.timeoutMs} ms.`,
+      description: `Runs one of the executables the user allowed (${limits.allowedCommands.join(', ')}) without a shell, with the named secrets in its environment. A secret is injected only into executables its allowed_commands list (see get_secret_metadata; the user sets them with keywarden edit NAME --allow-command CMD). Executables that run code from their arguments (shells, interpreters, git, env, find...) are refused unless the user allowed them as unsafe. Every injected value is masked as [REDACTED:NAME] in stdout and stderr. Ends the process after ${limits.timeoutMs} ms.`,
       inputSchema: runCommandInput,
       outputSchema: runCommandOutput,
       annotations: OPEN_WORLD_ACTION,

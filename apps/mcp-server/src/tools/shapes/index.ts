@@ -3,7 +3,7 @@
  * plugin declares its OpenAPI responses from the same schemas the MCP tools' output schemas use.
  * @module
  */
-import { SECRET_TYPES, type SecretType } from '@keywarden/core'
+import { SECRET_NAME_RULE, SECRET_TYPES, type SecretType } from '@keywarden/core'
 import { z } from 'zod'
 
 /** A field users or agents wrote: declared as data in the output schema itself. */
@@ -18,7 +18,7 @@ export const secretTypes = SECRET_TYPES as readonly [SecretType, ...SecretType[]
 /** A secret name argument. */
 export const nameInput = z
   .string()
-  .describe('The secret name: lower-case letters, digits and underscores, e.g. github_token')
+  .describe(`The secret name (${SECRET_NAME_RULE}), e.g. github_token`)
 
 /**
  * The JSON shapes of secret metadata, expiring secrets, audit rows, metrics and alerts (core's

@@ -146,6 +146,28 @@ describe('createAgentStore with a real agent process', () => {
     await store.ping()
   })
 
+  it('serves metadata edits, the expiry crossing the socket as a Date', async () => {
+    await store.storeSecret('edited_over_agent', 'edited-value', {}, 'agent-test')
+    const expiresAt = new Date(Date.now() + 5 * 86_400_000)
+    expect(
+      await store.updateSecretMetadata(
+        'edited_over_agent',
+        { description: 'over the socket', expiresAt, allowedHosts: ['api.example.com'] },
+        'agent-test',
+      ),
+    ).toBe(1)
+    const listed = (await store.listSecrets('agent-test')).find(
+      (secret) => secret.name === 'edited_over_agent',
+    )
+    expect(listed).toMatchObject({
+      description: 'over the socket',
+      expiresAt,
+      allowedHosts: ['api.example.com'],
+      version: 1,
+    })
+    expect((await store.getSecret('edited_over_agent', 'agent-test'))?.value).toBe('edited-value')
+  })
+
   it('serves staged rotation, metrics, alerts and claims, with Dates revived', async () => {
     await store.storeSecret('lifecycle', 'lifecycle-one', { type: 'api_key' }, 'agent-test')
     expect(await store.stageRotation('lifecycle', 'lifecycle-two', 'agent-test')).toBeInstanceOf(

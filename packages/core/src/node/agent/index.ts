@@ -211,6 +211,8 @@ export async function createAgentStore(options: AgentStoreOptions = {}): Promise
       call('getSecrets', [[...names], accessedBy]) as Promise<Map<string, StoredSecret | null>>,
     storeSecret: (name, value, input, accessedBy) =>
       call('storeSecret', [name, value, input, accessedBy]) as Promise<string>,
+    updateSecretMetadata: (name, input, accessedBy) =>
+      call('updateSecretMetadata', [name, input, accessedBy]) as Promise<number>,
     rotateSecret: (name, value, gracePeriodSeconds, accessedBy) =>
       call('rotateSecret', [name, value, gracePeriodSeconds, accessedBy]) as ReturnType<
         SecretStore['rotateSecret']

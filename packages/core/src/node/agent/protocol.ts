@@ -59,6 +59,7 @@ export const STORE_METHODS = [
   'deleteSecret',
   'listSecrets',
   'checkExpiringSecrets',
+  'updateSecretMetadata',
   'stageRotation',
   'getStagedSecret',
   'promoteRotation',

@@ -304,6 +304,8 @@ function callStore(store: SecretStore, method: StoreMethod, params: unknown[]): 
     }
     case 'storeSecret':
       return store.storeSecret(text(a), text(b), storeInput(c), text(d))
+    case 'updateSecretMetadata':
+      return store.updateSecretMetadata(text(a), storeInput(b), text(c))
     case 'rotateSecret':
       return store.rotateSecret(text(a), text(b), number(c), text(d))
     case 'deleteSecret':
