@@ -74,9 +74,9 @@ describe('rotation lifecycle and monitoring commands on PostgreSQL', () => {
     )
     expect(metric).toMatchObject({
       type: 'api_key',
-      riskLevel: 'high',
-      accesses24h: 3,
-      accessors7d: ['cli'],
+      risk_level: 'high',
+      accesses_24h: 3,
+      accessors_7d: ['cli'],
     })
     expect(result.stdout).not.toContain('metered-value')
     const table = await cli(['metrics'])

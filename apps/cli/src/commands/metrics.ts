@@ -1,5 +1,5 @@
 /** `keywarden metrics`: per-secret usage from the audit log, and where each stands on rotation. */
-import type { SecretMetric } from '@keywarden/core'
+import { type SecretMetric, secretMetricJson } from '@keywarden/core'
 import type { CommandModule } from '../context.ts'
 import { UsageError } from '../errors.ts'
 import { relativeOrDash } from '../format.ts'
@@ -13,13 +13,14 @@ the failed share of those accesses, the accessors (services) that used it in the
 its last access, how long since it was last rotated, its risk level and when rotation is due.
 
 Options:
-  --json   an array of {"name", "type", "riskLevel", "accesses24h", "accesses7d", "failed7d",
-           "failureRate", "accessors7d", "lastAccessedAt", "lastRotatedAt",
-           "secondsSinceRotation", "rotationDueAt", "expiresAt", "rotationStagedAt"}
+  --json   an array of {"name", "type", "risk_level", "accesses_24h", "accesses_7d", "failed_7d",
+           "failure_rate", "accessors_7d", "last_accessed_at", "last_rotated_at",
+           "seconds_since_rotation", "rotation_due_at", "expires_at", "rotation_staged_at"}
+           (the shape of the MCP secret_metrics tool and the edge plugin's /metrics)
 
 Examples:
   keywarden metrics
-  keywarden metrics --json | jq '.[] | select(.failureRate > 0.1) | .name'`
+  keywarden metrics --json | jq '.[] | select(.failure_rate > 0.1) | .name'`
 
 export const run: CommandModule['run'] = async (context, { positionals }) => {
   if (positionals.length > 0) {
@@ -29,7 +30,7 @@ export const run: CommandModule['run'] = async (context, { positionals }) => {
   const metrics = await client.secretMetrics()
   const { out } = context
   if (out.json) {
-    out.printJson(metrics)
+    out.printJson(metrics.map(secretMetricJson))
     return 0
   }
   if (metrics.length === 0) {
