@@ -9,6 +9,7 @@ import { existsSync, openSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { stopAgent } from '@keywarden/core/node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   createEmptyPostgresDatabase,
@@ -30,7 +31,9 @@ describe('errors a new user meets', () => {
   })
   afterAll(async () => {
     await database?.drop()
-    await rm(home, { recursive: true, force: true })
+    // The embedded vault's local agent outlives the commands: stop it before removing its home.
+    await stopAgent(join(home, 'vault'))
+    await rm(home, { recursive: true, force: true, maxRetries: 3 })
   })
 
   it('an unmigrated database: one line that says to run keywarden db migrate, at every command', async () => {
