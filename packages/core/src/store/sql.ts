@@ -65,61 +65,18 @@ export function createSqlStore(parts: SqlStoreParts): SecretStore {
     },
 
     async storeSecret(name, value, input, accessedBy) {
-      const [
-        description,
-        type,
-        expiresAt,
-        interval,
-        agentVisible,
-        allowedHosts,
-        allowedCommands,
-        isProtected,
-      ] = storeArguments(input)
       const rows = await run(
         `SELECT public.store_secret($1, $2, $3, $4, $5, $6::interval, $7, $8, $9::text[], $10::text[], $11) AS id`,
-        [
-          name,
-          value,
-          description,
-          type,
-          expiresAt,
-          interval,
-          accessedBy,
-          agentVisible,
-          allowedHosts,
-          allowedCommands,
-          isProtected,
-        ],
+        [name, value, ...Object.values(metadataArguments(input, accessedBy))],
         name,
       )
       return String(rows[0]?.id)
     },
 
     async updateSecretMetadata(name, input, accessedBy) {
-      const [
-        description,
-        type,
-        expiresAt,
-        interval,
-        agentVisible,
-        allowedHosts,
-        allowedCommands,
-        isProtected,
-      ] = storeArguments(input)
       const rows = await run(
         `SELECT public.update_secret_metadata($1, $2, $3, $4, $5::interval, $6, $7, $8::text[], $9::text[], $10) AS version`,
-        [
-          name,
-          description,
-          type,
-          expiresAt,
-          interval,
-          accessedBy,
-          agentVisible,
-          allowedHosts,
-          allowedCommands,
-          isProtected,
-        ],
+        [name, ...Object.values(metadataArguments(input, accessedBy))],
         name,
       )
       return Number(rows[0]?.version)
@@ -293,21 +250,23 @@ export function createSqlStore(parts: SqlStoreParts): SecretStore {
 }
 
 /**
- * store_secret's metadata arguments, in order: description, type, expires_at, interval (which
- * come before accessed_by), then agent_visible, allowed_hosts, allowed_commands and protected
- * (which come after it).
+ * The metadata arguments of `store_secret` and `update_secret_metadata`, named as the SQL
+ * names them and in their order (after the name, and the value for `store_secret`): the
+ * supabase store passes them by name, the SQL store by position.
  */
-export function storeArguments(input: StoreSecretInput): unknown[] {
-  return [
-    input.description ?? null,
-    input.type ?? null,
-    input.expiresAt?.toISOString() ?? null,
-    input.rotationIntervalDays === undefined ? null : `${input.rotationIntervalDays} days`,
-    input.agentVisible ?? null,
-    input.allowedHosts === undefined ? null : [...input.allowedHosts],
-    input.allowedCommands === undefined ? null : [...input.allowedCommands],
-    input.protected ?? null,
-  ]
+export function metadataArguments(input: StoreSecretInput, accessedBy: string) {
+  return {
+    secret_description: input.description ?? null,
+    secret_type: input.type ?? null,
+    expires_at: input.expiresAt?.toISOString() ?? null,
+    rotation_interval:
+      input.rotationIntervalDays === undefined ? null : `${input.rotationIntervalDays} days`,
+    accessed_by: accessedBy,
+    agent_visible: input.agentVisible ?? null,
+    allowed_hosts: input.allowedHosts === undefined ? null : [...input.allowedHosts],
+    allowed_commands: input.allowedCommands === undefined ? null : [...input.allowedCommands],
+    protected: input.protected ?? null,
+  }
 }
 
 /** query_secret_access_log's arguments, in order. */

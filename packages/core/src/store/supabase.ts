@@ -27,7 +27,7 @@ import {
   storedSecretFromRow,
   verificationFromRow,
 } from './rows.ts'
-import { auditArguments, storeArguments } from './sql.ts'
+import { auditArguments, metadataArguments } from './sql.ts'
 
 /** Options for {@link createSupabaseStore}. */
 export interface SupabaseStoreOptions {
@@ -126,30 +126,12 @@ export function createSupabaseStore(options: SupabaseStoreOptions): SecretStore 
     },
 
     async storeSecret(name, value, input, accessedBy) {
-      const [
-        description,
-        type,
-        expiresAt,
-        interval,
-        agentVisible,
-        allowedHosts,
-        allowedCommands,
-        isProtected,
-      ] = storeArguments(input)
       const id = await rpc(
         'store_secret',
         {
           secret_name: name,
           secret_value: value,
-          secret_description: description,
-          secret_type: type,
-          expires_at: expiresAt,
-          rotation_interval: interval,
-          accessed_by: accessedBy,
-          agent_visible: agentVisible,
-          allowed_hosts: allowedHosts,
-          allowed_commands: allowedCommands,
-          protected: isProtected,
+          ...metadataArguments(input, accessedBy),
         },
         name,
       )
@@ -157,29 +139,11 @@ export function createSupabaseStore(options: SupabaseStoreOptions): SecretStore 
     },
 
     async updateSecretMetadata(name, input, accessedBy) {
-      const [
-        description,
-        type,
-        expiresAt,
-        interval,
-        agentVisible,
-        allowedHosts,
-        allowedCommands,
-        isProtected,
-      ] = storeArguments(input)
       const version = await rpc(
         'update_secret_metadata',
         {
           secret_name: name,
-          secret_description: description,
-          secret_type: type,
-          expires_at: expiresAt,
-          rotation_interval: interval,
-          accessed_by: accessedBy,
-          agent_visible: agentVisible,
-          allowed_hosts: allowedHosts,
-          allowed_commands: allowedCommands,
-          protected: isProtected,
+          ...metadataArguments(input, accessedBy),
         },
         name,
       )
