@@ -10,13 +10,13 @@ import {
   auditRecordJson,
   expiringSecretJson,
   KeywardenError,
+  metadataPatchInput,
   SECRET_LIMITS,
   SECRET_NAME_PATTERN,
   SECRET_NAME_RULE,
   SECRET_TYPES,
   type SecretMetadata,
   type SecretType,
-  type StoreSecretInput,
   secretMetadataJson,
   type VaultClient,
   validateSecretName,
@@ -131,6 +131,16 @@ export interface VaultRouteDeps {
 export function registerVaultRoutes(app: OpenAPIHono, { client, metadata, auth }: VaultRouteDeps) {
   // The serialized listing of each list the metadata cache hands out, for as long as it does.
   const listings = new WeakMap<SecretMetadata[], string>()
+  // One secret's metadata from the cached listing: a name the listing lacks is not found.
+  const listed = async (name: string): Promise<SecretMetadata> => {
+    const found = (await metadata.list()).find((secret) => secret.name === name)
+    if (!found) {
+      throw new KeywardenError('SECRET_NOT_FOUND', `secret ${name} is not in the vault`, {
+        secretName: name,
+      })
+    }
+    return found
+  }
 
   app.openapi(
     createRoute({
@@ -230,13 +240,7 @@ export function registerVaultRoutes(app: OpenAPIHono, { client, metadata, auth }
     }),
     async (c) => {
       const name = validateSecretName(c.req.valid('param').name)
-      const found = (await metadata.list()).find((secret) => secret.name === name)
-      if (!found) {
-        throw new KeywardenError('SECRET_NOT_FOUND', `secret ${name} is not in the vault`, {
-          secretName: name,
-        })
-      }
-      return c.json(secretMetadataJson(found), 200)
+      return c.json(secretMetadataJson(await listed(name)), 200)
     },
   )
 
@@ -266,27 +270,12 @@ export function registerVaultRoutes(app: OpenAPIHono, { client, metadata, auth }
     }),
     async (c) => {
       const name = validateSecretName(c.req.valid('param').name)
-      const patch = c.req.valid('json')
-      const input: StoreSecretInput = {
-        ...(patch.description === undefined ? {} : { description: patch.description }),
-        ...(patch.type === undefined ? {} : { type: patch.type }),
-        ...(patch.expires_at === undefined ? {} : { expiresAt: new Date(patch.expires_at) }),
-        ...(patch.rotation_interval_days === undefined
-          ? {}
-          : { rotationIntervalDays: patch.rotation_interval_days }),
-      }
       try {
-        await client.updateSecretMetadata(name, input)
+        await client.updateSecretMetadata(name, metadataPatchInput(c.req.valid('json')))
       } finally {
         metadata.clear()
       }
-      const found = (await metadata.list()).find((secret) => secret.name === name)
-      if (!found) {
-        throw new KeywardenError('SECRET_NOT_FOUND', `secret ${name} is not in the vault`, {
-          secretName: name,
-        })
-      }
-      return c.json(secretMetadataJson(found), 200)
+      return c.json(secretMetadataJson(await listed(name)), 200)
     },
   )
 

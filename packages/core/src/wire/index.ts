@@ -14,6 +14,7 @@ import type {
   SecretMetric,
   SecretType,
   Severity,
+  StoreSecretInput,
 } from '../store/index.ts'
 
 const iso = (date: Date | null): string | null => (date === null ? null : date.toISOString())
@@ -196,5 +197,25 @@ export function secretAlertJson(alert: SecretAlert): SecretAlertJson {
     accessed_by: bounded(alert.accessedBy),
     occurred_at: alert.occurredAt.toISOString(),
     evidence: alert.evidence,
+  }
+}
+
+/** A metadata change as the doors take it (MCP `update_secret_metadata`, edge `PATCH`). */
+export type SecretMetadataPatchJson = {
+  description?: string | undefined
+  type?: SecretType | undefined
+  expires_at?: string | undefined
+  rotation_interval_days?: number | undefined
+}
+
+/** A {@link SecretMetadataPatchJson} as the client's input: fields left out stay as they are. */
+export function metadataPatchInput(patch: SecretMetadataPatchJson): StoreSecretInput {
+  return {
+    ...(patch.description === undefined ? {} : { description: patch.description }),
+    ...(patch.type === undefined ? {} : { type: patch.type }),
+    ...(patch.expires_at === undefined ? {} : { expiresAt: new Date(patch.expires_at) }),
+    ...(patch.rotation_interval_days === undefined
+      ? {}
+      : { rotationIntervalDays: patch.rotation_interval_days }),
   }
 }

@@ -3,7 +3,7 @@
  * without its value.
  * @module
  */
-import { SECRET_LIMITS, type StoreSecretInput } from '@keywarden/core'
+import { metadataPatchInput, SECRET_LIMITS } from '@keywarden/core'
 import { z } from 'zod'
 import { ok } from '../../results/index.ts'
 import { defineTool } from '../index.ts'
@@ -45,16 +45,8 @@ export const updateSecretMetadataTool = defineTool({
     idempotentHint: true,
     openWorldHint: false,
   },
-  async handler({ client }, { name, description, type, expires_at, rotation_interval_days }) {
-    const metadata: StoreSecretInput = {
-      ...(description === undefined ? {} : { description }),
-      ...(type === undefined ? {} : { type }),
-      ...(expires_at === undefined ? {} : { expiresAt: new Date(expires_at) }),
-      ...(rotation_interval_days === undefined
-        ? {}
-        : { rotationIntervalDays: rotation_interval_days }),
-    }
-    const version = await client.updateSecretMetadata(name, metadata)
+  async handler({ client }, { name, ...patch }) {
+    const version = await client.updateSecretMetadata(name, metadataPatchInput(patch))
     return ok(
       { name, version, updated: true },
       `Updated the metadata of ${name}; the value is unchanged (version ${version}).`,
