@@ -193,7 +193,9 @@ async function scanFiles(
         ...detection,
         ...place,
         ...(name === undefined ? {} : { name }),
-        fingerprint: fingerprint(detection.value),
+        // The whole assigned value when there is one: what the vault would hold.
+        value: place.value ?? detection.value,
+        fingerprint: fingerprint(place.value ?? detection.value),
         vault: { state: 'unknown' },
       }
     })

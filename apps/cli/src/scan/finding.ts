@@ -10,6 +10,8 @@ import type { Comparison } from './vault/index.ts'
 
 /** One finding. */
 export interface Finding extends Detection, Place {
+  /** The whole assigned value when there is one ({@link Place.value}), else the match. */
+  value: string
   /** The name it has (or would have) in the vault: its variable in lower case, when valid. */
   name?: string
   fingerprint: string

@@ -41,11 +41,12 @@ export async function createDetector(): Promise<Detector> {
     async detect(filePath, content) {
       const result = await lintSource({
         source: { filePath, content, contentType: 'text' },
-        // Masked: secretlint's messages quote the value, and a message must never carry one.
-        options: { config, maskSecrets: true },
+        // Not masked: the data locates the value exactly (see corrected). The messages, which
+        // quote the value, are never shown; only rule, message id and range leave here.
+        options: { config, maskSecrets: false },
       })
       const found = result.messages.map((message) => {
-        const [start, end] = message.range
+        const [start, end] = corrected(content, message.data, message.range)
         return {
           start,
           end,
@@ -58,6 +59,34 @@ export async function createDetector(): Promise<Detector> {
       return withoutNested(found)
     },
   }
+}
+
+/**
+ * The range of the value itself. Some of secretlint's rules report a value matched by a group
+ * of a longer pattern (`_authToken=VALUE`, `AWS_SECRET_ACCESS_KEY=VALUE`) with the group's
+ * length but from where the whole match starts; the value they found is in the message's
+ * data, so it is looked for there, on the same line. And a pattern ending in a permissive
+ * class (a connection string's database name) can run past the quote that closes the value.
+ */
+function corrected(
+  content: string,
+  data: unknown,
+  [start, end]: readonly [number, number],
+): [number, number] {
+  const reported = content.slice(start, end)
+  const found = typeof data === 'object' && data !== null ? Object.values(data) : []
+  const value = found.find((v): v is string => typeof v === 'string' && v.length === end - start)
+  if (value !== undefined && value !== reported) {
+    const at = content.indexOf(value, start)
+    const lineEnd = content.indexOf('\n', start)
+    if (at !== -1 && (lineEnd === -1 || at < lineEnd)) return [at, at + value.length]
+  }
+  const quote = content.charAt(start - 1)
+  if (quote === '"' || quote === "'") {
+    const closing = content.indexOf(quote, start)
+    if (closing !== -1 && closing < end) return [start, closing]
+  }
+  return [start, end]
 }
 
 /** `@secretlint/secretlint-rule-github` → `github`. */

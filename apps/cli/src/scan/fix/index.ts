@@ -141,6 +141,7 @@ function byHand(file: ScannedFile, finding: Finding): string {
     case 'toml':
       return 'Codex configurations are not rewritten yet: keywarden set NAME, then run the server through keywarden run'
     case 'npmrc':
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: npm's own syntax, written as is
       return 'write ${NPM_TOKEN} in its place (npm expands it) and keep the token in the vault: keywarden set npm_token, keywarden run --only npm_token -- npm …'
     case 'netrc':
       return '.netrc has no way to refer to a secret; keep it in the vault and remove it here by hand'

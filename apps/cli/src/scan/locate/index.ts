@@ -3,7 +3,7 @@
  * the server whose entry it is in. This names the secret in the vault (`GITHUB_TOKEN` →
  * `github_token`) and decides how `--fix` can move it.
  */
-import { getLocation, type JSONPath } from 'jsonc-parser'
+import { findNodeAtLocation, getLocation, type JSONPath, type Node, parseTree } from 'jsonc-parser'
 import { parseAssignments } from '../../import/parse.ts'
 import type { SourceFormat } from '../sources/index.ts'
 
@@ -15,12 +15,19 @@ export interface Place {
   path?: JSONPath
   /** For an MCP configuration: the server entry holding the value. */
   server?: string
+  /**
+   * The whole value the secret sits in, when it is assigned to a variable or key: what `--fix`
+   * would store (a URL with a password, not only the part the rule matched). Compared with the
+   * vault and fingerprinted instead of the match.
+   */
+  value?: string
 }
 
 /** Places findings of one file; the file is parsed once, whatever the number of findings. */
 export function createLocator(format: SourceFormat, content: string) {
   const lines = content.split('\n')
   let assignments: ReturnType<typeof parseAssignments> | undefined
+  let tree: Node | undefined
   return (offset: number, line: number): Place => {
     const text = lines[line - 1] ?? ''
     switch (format) {
@@ -30,9 +37,8 @@ export function createLocator(format: SourceFormat, content: string) {
         const assignment = assignments.assignments.find(
           (candidate) => candidate.line <= line && line <= candidate.endLine,
         )
-        const variable =
-          assignment?.variable ??
-          assignments.skipped.find((candidate) => candidate.line === line)?.variable
+        if (assignment) return { variable: assignment.variable, value: assignment.value }
+        const variable = assignments.skipped.find((candidate) => candidate.line === line)?.variable
         return variable === undefined ? {} : { variable }
       }
       case 'fish': {
@@ -40,8 +46,12 @@ export function createLocator(format: SourceFormat, content: string) {
         const variable = /^\s*set\s+(?:-[A-Za-z-]+\s+)*([A-Za-z_][A-Za-z0-9_]*)\s/.exec(text)?.[1]
         return variable === undefined ? {} : { variable }
       }
-      case 'json':
-        return jsonPlace(getLocation(content, offset + 1).path)
+      case 'json': {
+        const place = jsonPlace(getLocation(content, offset + 1).path)
+        tree ??= parseTree(content, [], { allowTrailingComma: true })
+        const node = tree && place.path ? findNodeAtLocation(tree, place.path) : undefined
+        return typeof node?.value === 'string' ? { ...place, value: node.value } : place
+      }
       case 'toml': {
         const column = offset - lineStart(content, offset)
         const variable = keyBefore(text.slice(0, column))
