@@ -146,7 +146,7 @@ interface GitignoreLevel {
 }
 
 /**
- * Every `.env*` (and `*.env`) file under `dir`, depth first in name order. Symbolic links to
+ * Every `.env*` (and `*.env`) file under `dir`: a folder's files, then its subfolders, in name order. Symbolic links to
  * folders are not followed (a loop, or half the disk); links to files are taken. With
  * `respectGitignore`, each folder's `.gitignore` applies below it, as git reads them.
  */

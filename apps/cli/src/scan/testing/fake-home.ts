@@ -51,7 +51,8 @@ export function fakeTokens() {
     stripeRestricted: p('rk', '_live_') + randomText(24),
     npm: p('np', 'm_') + randomText(36),
     gitlab: p('glp', 'at-') + randomText(20),
-    huggingface: p('h', 'f_') + randomText(34, 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'),
+    huggingface:
+      p('h', 'f_') + randomText(34, 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'),
     groq: p('gs', 'k_') + randomText(52),
     linear: p('lin', '_api_') + randomText(40),
     notion: p('nt', 'n_') + digits(11) + randomText(35),
@@ -268,7 +269,12 @@ export async function plantFakeHome(home: string, tokens: FakeTokens = fakeToken
     '    "vercel": {',
     '      "command": "npx",',
     '      "args": ["-y", "vercel-mcp"],',
-    plant('      "env": { "VERCEL_TOKEN": "$VALUE" }', 'vercel/VERCEL_PERSONAL_ACCESS_TOKEN', t.vercel, true),
+    plant(
+      '      "env": { "VERCEL_TOKEN": "$VALUE" }',
+      'vercel/VERCEL_PERSONAL_ACCESS_TOKEN',
+      t.vercel,
+      true,
+    ),
     '    }',
     '  }',
     '}',
@@ -286,7 +292,11 @@ export async function plantFakeHome(home: string, tokens: FakeTokens = fakeToken
     '',
     '[mcp_servers.cloudflare]',
     'command = "npx"',
-    plant('env = { "CLOUDFLARE_API_TOKEN" = "$VALUE" }', 'cloudflare/CLOUDFLARE_USER_API_TOKEN', t.cloudflare),
+    plant(
+      'env = { "CLOUDFLARE_API_TOKEN" = "$VALUE" }',
+      'cloudflare/CLOUDFLARE_USER_API_TOKEN',
+      t.cloudflare,
+    ),
   ])
   await write('.gemini/settings.json', [
     '{',
@@ -296,7 +306,12 @@ export async function plantFakeHome(home: string, tokens: FakeTokens = fakeToken
     '    "tailscale": {',
     '      "command": "tailscale-mcp",',
     '      "env": {',
-    plant('        "TAILSCALE_API_KEY": "$VALUE"', 'tailscale/TAILSCALE_AUTH_KEY', t.tailscale, true),
+    plant(
+      '        "TAILSCALE_API_KEY": "$VALUE"',
+      'tailscale/TAILSCALE_AUTH_KEY',
+      t.tailscale,
+      true,
+    ),
     '      }',
     '    }',
     '  }',
@@ -379,7 +394,11 @@ export async function plantFakeHome(home: string, tokens: FakeTokens = fakeToken
     '      "command": "vault-mcp",',
     '      "env": {',
     '        // the root token, to be moved',
-    plant('        "VAULT_TOKEN": "$VALUE",', 'hashicorp-vault/HASHICORP_VAULT_SERVICE_TOKEN', t.vault),
+    plant(
+      '        "VAULT_TOKEN": "$VALUE",',
+      'hashicorp-vault/HASHICORP_VAULT_SERVICE_TOKEN',
+      t.vault,
+    ),
     // biome-ignore lint/suspicious/noTemplateCurlyInString: VS Code's own input syntax
     '        "OTHER_TOKEN": "${input:token}"',
     '      }',
@@ -395,14 +414,24 @@ export async function plantFakeHome(home: string, tokens: FakeTokens = fakeToken
     `NEXT_PUBLIC_SUPABASE_ANON_KEY=${decoy.anonKey}`,
     `NEXT_PUBLIC_SUPABASE_PUBLISHABLE_KEY=${decoy.publishable}`,
     plant('SUPABASE_SECRET_KEY=$VALUE', 'supabase/SUPABASE_SECRET_KEY', t.supabaseSecret, true),
-    plant('DATABASE_URL=$VALUE', 'database-connection-string/PostgreSQLConnection', t.postgresUrl, true),
+    plant(
+      'DATABASE_URL=$VALUE',
+      'database-connection-string/PostgreSQLConnection',
+      t.postgresUrl,
+      true,
+    ),
     'REDIS_URL=redis://localhost:6379/0',
     plant('DEPLOY_HOOK=$VALUE', 'basicauth/BasicAuth', t.basicAuthUrl, true),
   ])
   await write('project/apps/web/.env.local', [
     `SESSION_ID=${decoy.uuid()}`,
     `LOGO=${decoy.image}`,
-    plant('DATABRICKS_TOKEN=$VALUE', 'databricks/DATABRICKS_PERSONAL_ACCESS_TOKEN', t.databricks, true),
+    plant(
+      'DATABRICKS_TOKEN=$VALUE',
+      'databricks/DATABRICKS_PERSONAL_ACCESS_TOKEN',
+      t.databricks,
+      true,
+    ),
     plant('SIGNING_KEY="$VALUE"', 'privatekey/PrivateKey', t.privateKey, true),
   ])
   await write('project/packages/api/.env.example', [
