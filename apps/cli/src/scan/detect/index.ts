@@ -27,10 +27,14 @@ export interface Detector {
 
 /** Loads secretlint and its rules, and returns a detector over them. */
 export async function createDetector(): Promise<Detector> {
-  const [{ lintSource }, { creator: recommended }] = await Promise.all([
+  const [{ lintSource }, { creator: recommended }, { secretLintProfiler }] = await Promise.all([
     import('@secretlint/core'),
     import('@secretlint/secretlint-rule-preset-recommend'),
+    import('@secretlint/profiler'),
   ])
+  // On by default, it keeps a performance mark per rule per file forever: thousands of files
+  // fill Node's mark buffer (a warning on stderr) and cost time for numbers nobody reads.
+  secretLintProfiler.setEnabled(false)
   const config: SecretLintCoreConfig = {
     rules: [
       { id: '@secretlint/secretlint-rule-preset-recommend', rule: recommended },
