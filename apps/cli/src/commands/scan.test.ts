@@ -115,6 +115,24 @@ describe('keywarden scan', () => {
     expect(clean.code).toBe(1)
   })
 
+  it('a vault that cannot be reached leaves the verdicts unknown, the findings reported', async () => {
+    const result = await runCli(['scan', '--dir', project, '--json'], {
+      env: { ...env, KEYWARDEN_DATABASE_URL: 'postgres://postgres@127.0.0.1:9/nothing' },
+    })
+    outputs.push(result)
+    expect(result.code, result.stderr).toBe(0)
+    const { findings } = JSON.parse(result.stdout) as { findings: JsonFinding[] }
+    expect(findings).toHaveLength(planted.length)
+    expect(new Set(findings.map((f) => f.vault))).toEqual(new Set(['unknown']))
+    expect(result.stderr).toContain('not compared with the vault')
+  })
+
+  it('a --dir that does not exist is a usage error', async () => {
+    const result = await keywarden(['scan', '--dir', join(home, 'nowhere')])
+    expectOneErrorLine(result, /no such directory/)
+    expect(result.code).toBe(2)
+  })
+
   it('--fix refuses to edit without a terminal or --yes', async () => {
     const result = await keywarden(['scan', '--dir', project, '--fix'])
     expectOneErrorLine(result, /--yes/)

@@ -118,6 +118,14 @@ export const run: CommandModule['run'] = async (context, { positionals, values }
   if (values.dir === '') throw new UsageError('--dir needs a directory')
   const home = context.env.HOME || homedir()
   const dir = resolve(typeof values.dir === 'string' ? values.dir : process.cwd())
+  if (
+    !(await stat(dir).then(
+      (stats) => stats.isDirectory(),
+      () => false,
+    ))
+  ) {
+    throw new UsageError(`--dir ${dir}: no such directory`)
+  }
   const sourceOptions = {
     home,
     env: context.env,
@@ -249,8 +257,16 @@ async function compareFindings(
       return
     }
   }
-  const client = await context.client()
-  const verdicts: Comparison[] = await compareWithVault(client, findings, { all: options.all })
+  let verdicts: Comparison[]
+  try {
+    verdicts = await compareWithVault(await context.client(), findings, { all: options.all })
+  } catch (error) {
+    // The findings matter more than the verdicts: a vault that is down, or a door policy that
+    // refuses a read, leaves them unknown rather than the scan unreported.
+    const why = error instanceof Error ? error.message : String(error)
+    context.out.note(`keywarden: not compared with the vault (${why})`)
+    return
+  }
   findings.forEach((finding, index) => {
     finding.vault = verdicts[index] ?? { state: 'unknown' }
   })
@@ -363,9 +379,14 @@ function showApplied(context: CommandContext, report: FixReport, home: string) {
   for (const fix of report.applied) {
     const file = shortPath(fix.file, home)
     if (fix.moved.length > 0) {
+      const names = fix.moved.map((m) => m.name).join(',')
       out.line(
-        `${file}: ${count(fix.moved.length, 'secret')} in the vault (${fix.moved.map((m) => m.name).join(', ')}).`,
+        `${file}: ${count(fix.moved.length, 'secret')} in the vault (${names.replaceAll(',', ', ')}).`,
       )
+      if (fix.action === 'import') {
+        // The variables are no longer set by the file: this is how a command gets them now.
+        out.line(out.paint.dim(`  keywarden run --only ${names} -- <command> sets them again.`))
+      }
     }
     for (const problem of fix.problems) out.line(out.paint.yellow(`${file}: ${problem}`))
     if (fix.backup !== null) {
