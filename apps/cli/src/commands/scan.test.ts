@@ -3,7 +3,7 @@
  * home holding tokens of every kind in every file scan reads, against a fresh database on the
  * real PostgreSQL server.
  */
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -24,6 +24,8 @@ let env: Record<string, string>
 let planted: Planted[]
 let tokens: FakeTokens
 const outputs: CliResult[] = []
+/** Values planted by a test itself, beside the fake home's: no output may show them either. */
+const moreValues: string[] = []
 
 const keywarden = async (args: string[]) => {
   const result = await runCli(args, { env })
@@ -61,11 +63,13 @@ beforeAll(async () => {
   // One value the vault already has, one it holds differently.
   await client.storeSecret('github_token', tokens.githubClassic)
   await client.storeSecret('openai_api_key', 'a-different-value-of-the-key')
+  // The .netrc password, kept under a name nothing in the files points at.
+  await client.storeSecret('netrc_copy', tokens.netrcPassword)
 })
 
 afterAll(async () => {
   // No value reached any output, in any test.
-  const values = planted.map((secret) => secret.value)
+  const values = [...planted.map((secret) => secret.value), ...moreValues]
   for (const { stdout, stderr } of outputs) {
     for (const value of values) {
       expect(stdout.includes(value) || stderr.includes(value)).toBe(false)
@@ -113,6 +117,37 @@ describe('keywarden scan', () => {
     const clean = await keywarden(['scan', '--dir', join(project, 'apps'), '--exit-code'])
     // Still the home's files: the project only narrows the .env walk.
     expect(clean.code).toBe(1)
+  })
+
+  it('--compare-all reads every secret, so a value without a name is matched too', async () => {
+    const result = await keywarden(['scan', '--dir', project, '--json', '--compare-all'])
+    expect(result.code, result.stderr).toBe(0)
+    const { findings } = JSON.parse(result.stdout) as {
+      findings: Array<JsonFinding & { same_as: string | null }>
+    }
+    const netrc = findings.find((f) => relative(f.file) === '.netrc')
+    expect(netrc).toMatchObject({ vault: 'same', same_as: 'netrc_copy' })
+    expect(findings.find((f) => relative(f.file) === '.docker/config.json')?.vault).toBe('absent')
+  })
+
+  it('--respect-gitignore leaves out the .env files git would not commit', async () => {
+    const repo = join(home, 'repo')
+    const committed = ['sb', '_secret_'].join('') + 'c'.repeat(12) + Date.now()
+    const ignored = ['sb', '_secret_'].join('') + 'i'.repeat(12) + Date.now()
+    await mkdir(join(repo, 'deploy'), { recursive: true })
+    await writeFile(join(repo, '.gitignore'), '.env\n.env.*\n')
+    await writeFile(join(repo, '.env'), `SUPABASE_SECRET_KEY=${ignored}\n`)
+    await writeFile(join(repo, 'deploy', 'prod.env'), `SUPABASE_SECRET_KEY=${committed}\n`)
+    moreValues.push(ignored, committed)
+    const inRepo = async (args: string[]) => {
+      const result = await keywarden(['scan', '--dir', repo, '--json', ...args])
+      return (JSON.parse(result.stdout) as { findings: JsonFinding[] }).findings
+        .map((f) => relative(f.file))
+        .filter((file) => file.startsWith('repo/'))
+    }
+    expect(await inRepo([])).toEqual(['repo/.env', 'repo/deploy/prod.env'])
+    expect(await inRepo(['--respect-gitignore'])).toEqual(['repo/deploy/prod.env'])
+    await rm(repo, { recursive: true })
   })
 
   it('a vault that cannot be reached leaves the verdicts unknown, the findings reported', async () => {
