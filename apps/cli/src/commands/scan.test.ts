@@ -84,6 +84,7 @@ afterAll(async () => {
 
 describe('keywarden scan', () => {
   it('finds each planted secret with its file, line and kind, and nothing else', async () => {
+    const started = new Date(Date.now() - 1_000)
     const result = await keywarden(['scan', '--dir', project, '--json'])
     expect(result.code, result.stderr).toBe(0)
     const report = JSON.parse(result.stdout) as { findings: JsonFinding[]; scanned: string[] }
@@ -105,6 +106,12 @@ describe('keywarden scan', () => {
     expect(new Set(report.findings.map((f) => f.fingerprint)).size).toBe(
       new Set(planted.map((p) => p.value)).size,
     )
+    // The comparison read only the names the findings point at that the vault has, once
+    // each: one audited read per secret, none per finding, and not the unrelated netrc_copy.
+    const reads = (await client.queryAudit({ since: started, limit: 1000 })).filter(
+      (row) => row.accessedBy === 'cli' && row.accessType === 'read',
+    )
+    expect(reads.map((row) => row.secretName).sort()).toEqual(['github_token', 'openai_api_key'])
   })
 
   it('prints a table without values; --exit-code fails when secrets are found', async () => {
