@@ -14,6 +14,7 @@ const ALL = [
   'redact-stream',
   'mcp-tools-call',
   'edge-plugin',
+  'scan',
 ]
 const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL
 

@@ -2,7 +2,7 @@
 // installs the tarballs into an empty global prefix in a temporary directory outside the
 // repository (`npm install -g --prefix`, as `npm install -g @keywarden/cli` does from the
 // registry), and runs each bin from there with nothing of the monorepo on PATH or in the
-// environment: `keywarden` set/get/run, `keywarden-mcp` over stdio, `keywarden-edge` over HTTP,
+// environment: `keywarden` set/get/run and scan, `keywarden-mcp` over stdio, `keywarden-edge` over HTTP,
 // `npx` of the CLI from its tarball, then `changeset status` and `npm publish --dry-run` per
 // package. Exits 1 on any failure; the last line is `pack-smoke: N passed, M failed`.
 //
@@ -11,7 +11,7 @@
 import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { mkdir, mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { delimiter, join, relative, sep } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -159,6 +159,35 @@ await check('keywarden set, get and run on a fresh KEYWARDEN_HOME', async () => 
   assert(run.stdout.startsWith(`len=${VALUE.length} `), `run: ${run.stdout}`)
   assert(!run.stdout.includes(VALUE), 'run did not mask the value in the output')
 })
+
+await check(
+  'keywarden scan loads secretlint and finds planted tokens, values unshown',
+  async () => {
+    const scanHome = join(work, 'scan-home')
+    const project = join(scanHome, 'project')
+    await mkdir(project, { recursive: true })
+    // Built from parts at run time: no token-shaped literal in the repository.
+    const random = (n) => randomBytes(n).toString('base64url').replace(/[-_]/g, 'x').slice(0, n)
+    const github = ['gh', 'p_'].join('') + random(36)
+    const supabase = ['sb', '_secret_'].join('') + random(32)
+    await writeFile(
+      join(scanHome, '.zshrc'),
+      `export PATH=$HOME/bin:$PATH\nexport GITHUB_TOKEN=${github}\n`,
+    )
+    await writeFile(join(project, '.env'), `PORT=3000\nSUPABASE_SECRET_KEY=${supabase}\n`)
+    const { stdout, stderr } = await sh('keywarden', ['scan', '--dir', project, '--json'], {
+      env: { ...cleanEnv, HOME: scanHome },
+    })
+    const kinds = JSON.parse(stdout).findings.map((finding) => finding.kind)
+    assert(
+      kinds.includes('github/GITHUB_TOKEN') && kinds.includes('supabase/SUPABASE_SECRET_KEY'),
+      `scan found ${kinds.join(', ')}`,
+    )
+    for (const value of [github, supabase]) {
+      assert(!stdout.includes(value) && !stderr.includes(value), 'scan printed a value')
+    }
+  },
+)
 
 await check('keywarden-mcp answers tools/list and tools/call over stdio', async () => {
   const server = spawn('keywarden-mcp', [], { cwd: work, env: cleanEnv, stdio: 'pipe' })

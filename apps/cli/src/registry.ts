@@ -37,6 +37,10 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'import secrets from a .env or shell rc file',
     load: () => import('./commands/import.ts'),
   },
+  scan: {
+    summary: 'find plaintext secrets in shell rc files, MCP configs, .env files; --fix moves them',
+    load: () => import('./commands/scan.ts'),
+  },
   export: {
     summary: 'print secrets as dotenv, json or shell',
     load: () => import('./commands/export.ts'),

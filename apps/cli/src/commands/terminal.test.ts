@@ -1,10 +1,13 @@
 /**
  * The CLI on a real terminal: `script` gives it a pseudo-terminal, and the test types only
  * once the prompt is shown. Checks the hidden prompt, the newline `get` adds for people, the
- * confirmation of `rm`, the warning of `export`, and colour (never with NO_COLOR).
+ * confirmation of `rm` and `scan --fix`, the warning of `export`, and colour (never with NO_COLOR).
  */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   createPostgresTestDatabase,
@@ -101,6 +104,28 @@ describe.skipIf(process.platform !== 'linux')('keywarden on a terminal', () => {
     const missing = await runInTerminal(['rm', 'typed_secret'], env)
     expect(missing.code).toBe(3)
     expect(missing.screen).not.toContain(question)
+  })
+
+  it('scan --fix shows the plan and asks: no changes nothing (exit 1), yes moves', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'kw-terminal-scan-'))
+    try {
+      const token = ['sb', '_secret_'].join('') + randomBytes(24).toString('hex')
+      const zshrc = `export EDITOR=vim\nexport SUPABASE_SECRET_KEY=${token}\n`
+      await writeFile(join(home, '.zshrc'), zshrc)
+      const scanEnv = { ...env, HOME: home }
+      const args = ['scan', '--fix', '--dir', home]
+      const declined = await runInTerminal(args, scanEnv, [{ waitFor: '[y/N] ', type: 'n\r' }])
+      expect(declined.code).toBe(1)
+      expect(declined.screen).toContain('move supabase_secret_key (line 2) into the vault')
+      expect(declined.screen).toContain('nothing was changed')
+      expect(await readFile(join(home, '.zshrc'), 'utf8')).toBe(zshrc)
+      const accepted = await runInTerminal(args, scanEnv, [{ waitFor: '[y/N] ', type: 'y\r' }])
+      expect(accepted.code).toBe(0)
+      expect(await readFile(join(home, '.zshrc'), 'utf8')).toBe('export EDITOR=vim\n')
+      for (const screen of [declined.screen, accepted.screen]) expect(screen).not.toContain(token)
+    } finally {
+      await rm(home, { recursive: true, force: true })
+    }
   })
 
   it('export warns on a terminal before printing values', async () => {
