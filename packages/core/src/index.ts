@@ -159,6 +159,18 @@ export {
   type StoreKind,
   type StoreSecretInput,
 } from './store/index.ts'
+export type {
+  AccessorSummary,
+  ActivityBucket,
+  ActivityFilter,
+  ActivityGroup,
+  ActivityPoint,
+  AuditRange,
+  FailureGroup,
+  IncidentRun,
+  SecretRangeFilter,
+  ValueChange,
+} from './store/dashboard.ts'
 export {
   type AuditRecordJson,
   auditRecordJson,
