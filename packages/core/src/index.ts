@@ -100,6 +100,7 @@ export {
   decideAccess,
   defaultRights,
   EDGE_DOOR,
+  UI_DOOR,
   isAgentDoor,
   isKeywardenCredential,
   KEYWARDEN_CREDENTIALS,

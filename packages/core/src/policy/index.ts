@@ -30,6 +30,9 @@ export const CLI_DOOR = 'cli'
 /** The edge plugin's door (its REST routes and its `/mcp`). */
 export const EDGE_DOOR = 'edge'
 
+/** The local dashboard's door (`keywarden ui`, `keywarden report`): it only reads metadata. */
+export const UI_DOOR = 'ui'
+
 /** What a door asks to do with a secret. */
 export type DoorAction =
   | 'read_metadata'
