@@ -262,7 +262,7 @@ export async function secretPage(source: DashboardSource, name: string, now: Dat
   const [timeline, accessors] = await Promise.all([
     source.queryAudit({ secretName: name, limit: 500 }),
     source.auditAccessors({
-      from: new Date(now.getTime() - 400 * DAY_MS),
+      from: new Date(now.getTime() - 399 * DAY_MS),
       to: new Date(now.getTime() + 1),
       secretName: name,
     }),
