@@ -27,7 +27,10 @@ async function staticServer() {
     '/': ['text/html', await staticPage()],
     '/assets/style.css': ['text/css', await readFile(new URL('style.css', PAGE))],
     '/assets/uPlot.min.css': ['text/css', await readFile(new URL('uPlot.min.css', PAGE))],
-    '/assets/uPlot.iife.min.js': ['text/javascript', await readFile(new URL('uPlot.iife.min.js', PAGE))],
+    '/assets/uPlot.iife.min.js': [
+      'text/javascript',
+      await readFile(new URL('uPlot.iife.min.js', PAGE)),
+    ],
     '/assets/ready.js': ['text/javascript', "document.body.dataset.ready = 'static'"],
   }
   const server = createServer((request, response) => {
@@ -47,7 +50,10 @@ async function staticPage() {
 
 /** Starts `keywarden ui --no-open`; resolves with its one-time URL and a stop function. */
 function startDashboard(env) {
-  const child = spawn(process.execPath, [CLI, 'ui', '--no-open'], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [CLI, 'ui', '--no-open'], {
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
   return new Promise((resolve, reject) => {
     let out = ''
     child.stdout.setEncoding('utf8').on('data', (chunk) => {

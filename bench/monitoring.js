@@ -22,10 +22,9 @@ const STATEMENT_TIMEOUT_NS = 8e9
 export async function seedLargeAuditLog(client, rootKey) {
   await client.query(`SET keywarden.root_key = '${rootKey}'`)
   for (let i = 0; i < 50; i++) {
-    await client.query(
-      `SELECT public.store_secret($1, 'bench-value', secret_type => 'api_key')`,
-      [`s${i}`],
-    )
+    await client.query(`SELECT public.store_secret($1, 'bench-value', secret_type => 'api_key')`, [
+      `s${i}`,
+    ])
   }
   await client.query(
     `INSERT INTO public.secret_access_log

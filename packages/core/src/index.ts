@@ -100,7 +100,6 @@ export {
   decideAccess,
   defaultRights,
   EDGE_DOOR,
-  UI_DOOR,
   isAgentDoor,
   isKeywardenCredential,
   KEYWARDEN_CREDENTIALS,
@@ -108,6 +107,7 @@ export {
   restrictToDoor,
   rightsFor,
   ruleFor,
+  UI_DOOR,
 } from './policy/index.ts'
 export {
   compileRedaction,
@@ -135,6 +135,18 @@ export {
   verifierForType,
   verifyGitHubToken,
 } from './rotation/index.ts'
+export type {
+  AccessorSummary,
+  ActivityBucket,
+  ActivityFilter,
+  ActivityGroup,
+  ActivityPoint,
+  AuditRange,
+  FailureGroup,
+  IncidentRun,
+  SecretRangeFilter,
+  ValueChange,
+} from './store/dashboard.ts'
 export {
   type AlertFilter,
   type AlertKind,
@@ -160,18 +172,6 @@ export {
   type StoreKind,
   type StoreSecretInput,
 } from './store/index.ts'
-export type {
-  AccessorSummary,
-  ActivityBucket,
-  ActivityFilter,
-  ActivityGroup,
-  ActivityPoint,
-  AuditRange,
-  FailureGroup,
-  IncidentRun,
-  SecretRangeFilter,
-  ValueChange,
-} from './store/dashboard.ts'
 export {
   type AuditRecordJson,
   auditRecordJson,

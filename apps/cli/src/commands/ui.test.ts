@@ -107,7 +107,7 @@ describe.runIf(chromiumAvailable())('keywarden ui over a seeded PostgreSQL vault
       httpOnly: true,
       sameSite: 'Strict',
     })
-    expect(await page.evaluate(() => document.cookie)).toBe('')
+    expect(await page.evaluate('document.cookie')).toBe('')
     // The link is spent: the same token again, from anywhere, is refused.
     expect((await fetch(url, { redirect: 'manual' })).status).toBe(401)
     const headers = (
@@ -358,7 +358,7 @@ async function check(page: Page, view: string): Promise<void> {
   await page.evaluate(AXE_SOURCE)
   const violations = await page.evaluate(async () => {
     const axe = (
-      window as unknown as {
+      globalThis as unknown as {
         axe: {
           run(): Promise<{ violations: Array<{ id: string; impact: string; nodes: unknown[] }> }>
         }

@@ -1,7 +1,6 @@
 // The dashboard page: plain DOM, no framework, no inline code (the server's CSP forbids it).
 // Every text from the vault goes through textContent, never markup. Data comes from the
 // server's /api routes (aggregated in SQL); the chart is uPlot, served by the same server.
-'use strict'
 
 const DAY = 86_400_000
 const COLORS = [
@@ -59,7 +58,7 @@ function table(caption, headers, rows, options = {}) {
 }
 
 const when = (iso) =>
-  iso ? new Date(iso).toISOString().replace('T', ' ').slice(0, 16) + ' UTC' : '—'
+  iso ? `${new Date(iso).toISOString().replace('T', ' ').slice(0, 16)} UTC` : '—'
 const relDays = (seconds) => {
   const days = Math.floor(seconds / 86400)
   const hours = Math.floor((seconds % 86400) / 3600)

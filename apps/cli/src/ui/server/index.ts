@@ -17,8 +17,8 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
-import { isKeywardenError, type KeywardenError } from '@keywarden/core'
 import { serve } from '@hono/node-server'
+import { isKeywardenError, type KeywardenError } from '@keywarden/core'
 import { type Context, Hono } from 'hono'
 import { getCookie, setCookie } from 'hono/cookie'
 import { secureHeaders } from 'hono/secure-headers'
@@ -34,7 +34,7 @@ import {
   rotation,
   secretPage,
 } from '../data/index.ts'
-import { renderReport, type ReportFormat, reportCsv, reportPdf } from '../report/index.ts'
+import { type ReportFormat, renderReport, reportCsv, reportPdf } from '../report/index.ts'
 
 /** Options for {@link startDashboard}. */
 export interface DashboardOptions {

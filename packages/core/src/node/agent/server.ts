@@ -13,6 +13,11 @@ import { readFile, rm, chmod as setMode, lstat as statLink } from 'node:fs/promi
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { join, resolve as resolvePath } from 'node:path'
 import { errorFromDatabase, KeywardenError } from '../../errors/index.ts'
+import {
+  DASHBOARD_FUNCTIONS,
+  type DashboardArguments,
+  type DashboardFunction,
+} from '../../store/dashboard.ts'
 import type {
   AuditAnchor,
   AuditFilter,
@@ -21,11 +26,6 @@ import type {
   SecretStore,
   StoreSecretInput,
 } from '../../store/index.ts'
-import {
-  DASHBOARD_FUNCTIONS,
-  type DashboardArguments,
-  type DashboardFunction,
-} from '../../store/dashboard.ts'
 import { createEmbeddedStore } from '../embedded.ts'
 import {
   type AgentReply,
