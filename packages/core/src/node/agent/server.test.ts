@@ -162,7 +162,10 @@ describe('serveAgent', () => {
       expect(
         await client.call(10, 'dashboardQuery', ['get_secret', { secret_name: 'wire_key' }]),
       ).toMatchObject({
-        error: { code: 'INVALID_ARGUMENT', message: 'keywarden agent request: not a dashboard function' },
+        error: {
+          code: 'INVALID_ARGUMENT',
+          message: 'keywarden agent request: not a dashboard function',
+        },
       })
       expect(
         await client.call(11, 'dashboardQuery', ['audit_incidents', { p_from: 1 }]),
