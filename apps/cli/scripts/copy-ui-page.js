@@ -14,3 +14,5 @@ mkdirSync(target, { recursive: true })
 for (const file of readdirSync(source)) cpSync(join(source, file), join(target, file))
 for (const file of ['uPlot.iife.min.js', 'uPlot.min.css'])
   cpSync(join(uplot, file), join(target, file))
+// uPlot is MIT: its notice ships with its code.
+cpSync(join(uplot, '..', 'LICENSE'), join(target, 'uPlot.LICENSE'))
