@@ -193,6 +193,23 @@ describe.runIf(chromiumAvailable())('keywarden ui over a seeded PostgreSQL vault
     )
     expect(legend).toEqual(expect.arrayContaining([...expected.map((row) => row.door), 'failures']))
     await check(page, 'activity')
+
+    // Zoom: dragging across the chart narrows the range to what was selected, in hours.
+    const over = await page.locator('#chart .u-over').boundingBox()
+    if (!over) throw new Error('the chart has no plotting area')
+    const y = over.y + over.height / 2
+    await page.mouse.move(over.x + over.width * 0.5, y)
+    await page.mouse.down()
+    await page.mouse.move(over.x + over.width * 0.7, y, { steps: 5 })
+    await page.mouse.up()
+    await page.waitForFunction("location.hash.includes('bucket=hour')")
+    await page.waitForSelector('body[data-ready="activity"] #series-totals')
+    const zoomed = new URLSearchParams(new URL(page.url()).hash.split('?')[1])
+    const zoomFrom = Date.parse(zoomed.get('from') ?? '')
+    const zoomTo = Date.parse(zoomed.get('to') ?? '')
+    expect(zoomFrom).toBeGreaterThan(from.getTime())
+    expect(zoomTo).toBeLessThan(to.getTime())
+    expect(zoomTo - zoomFrom).toBeLessThan((to.getTime() - from.getTime()) / 3)
   })
 
   it("A secret's page: its accessors with first and last seen, and its timeline", async () => {

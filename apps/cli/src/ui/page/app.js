@@ -297,10 +297,7 @@ function drawChart(holder, data) {
             const next = new URLSearchParams()
             next.set('from', new Date(from * 1000).toISOString())
             next.set('to', new Date(to * 1000).toISOString())
-            next.set(
-              'bucket',
-              to - from <= 92 * 86400 && to - from <= 14 * 86400 ? 'hour' : data.bucket,
-            )
+            next.set('bucket', to - from <= 14 * 86400 ? 'hour' : data.bucket)
             next.set('group', data.group_by)
             if (data.secret) next.set('secret', data.secret)
             location.hash = `#/activity?${next}`
