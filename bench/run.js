@@ -8,6 +8,7 @@ const ALL = [
   'rotation-propagation',
   'audit-throughput',
   'monitoring',
+  'dashboard',
   'cli-help',
   'cli-get',
   'cli-run',

@@ -66,6 +66,14 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'leaked secret playbook: rotate, evict, accessors, audit CSV, revoke, notify',
     load: () => import('./commands/incident.ts'),
   },
+  ui: {
+    summary: 'the local dashboard: inventory, activity, alerts, rotation, report (never a value)',
+    load: () => import('./commands/ui.ts'),
+  },
+  report: {
+    summary: 'the compliance report for a period, as html, pdf or csv',
+    load: () => import('./commands/report.ts'),
+  },
   status: {
     summary: 'where the vault is and how it is doing',
     load: () => import('./commands/status.ts'),

@@ -1,6 +1,6 @@
 /**
  * Opens the vault client for a command: the store from the environment (with the global flags
- * applied), audited as `cli` and restricted to the `cli` door of the door policy. The first use of the embedded vault says where it was created.
+ * applied), audited as `cli` (or the door given) and restricted to that door of the door policy. The first use of the embedded vault says where it was created.
  *
  * The embedded vault is served by the keywarden agent (see @keywarden/core's node/agent),
  * started on demand, so a command does not pay PGlite's start-up; this module deliberately
@@ -20,7 +20,11 @@ import {
 } from '@keywarden/core'
 import type { Output } from './output.ts'
 
-export async function openVaultClient(env: Environment, out: Output): Promise<VaultClient> {
+export async function openVaultClient(
+  env: Environment,
+  out: Output,
+  { door = CLI_DOOR }: { door?: string } = {},
+): Promise<VaultClient> {
   const config = resolveStoreConfig(env)
   // The same default as the core's defaultKeywardenHome (config.home is KEYWARDEN_HOME).
   const home =
@@ -28,7 +32,7 @@ export async function openVaultClient(env: Environment, out: Output): Promise<Va
   const isNew = home !== undefined && !existsSync(join(home, 'data'))
   // Of several first commands at once, only the one that claimed the creation says so.
   const creator = isNew && (await claimCreation(home))
-  const client = createVaultClient({ env, accessedBy: 'cli', store: config })
+  const client = createVaultClient({ env, accessedBy: door, store: config })
   if (isNew) {
     // Open now, so the note comes before the command's own output. With the agent this
     // starts it, and it creates the vault before it answers.
@@ -39,7 +43,8 @@ export async function openVaultClient(env: Environment, out: Output): Promise<Va
     }
   }
   // The CLI is a door too: full rights by default, but a `cli` rule of the door policy binds it.
-  return restrictToDoor(client, { door: CLI_DOOR })
+  // The dashboard is the `ui` door, under its own rules.
+  return restrictToDoor(client, { door })
 }
 
 /** The file whose exclusive creation elects the one first command that reports the new vault. */

@@ -107,6 +107,7 @@ export {
   restrictToDoor,
   rightsFor,
   ruleFor,
+  UI_DOOR,
 } from './policy/index.ts'
 export {
   compileRedaction,
@@ -134,6 +135,18 @@ export {
   verifierForType,
   verifyGitHubToken,
 } from './rotation/index.ts'
+export type {
+  AccessorSummary,
+  ActivityBucket,
+  ActivityFilter,
+  ActivityGroup,
+  ActivityPoint,
+  AuditRange,
+  FailureGroup,
+  IncidentRun,
+  SecretRangeFilter,
+  ValueChange,
+} from './store/dashboard.ts'
 export {
   type AlertFilter,
   type AlertKind,

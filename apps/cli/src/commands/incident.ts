@@ -75,6 +75,10 @@ export const run: CommandModule['run'] = async (context, { positionals, values }
   if (value !== undefined) {
     rotation = await client.rotateSecret(name, value, { gracePeriodSeconds: 0 })
   }
+  // The run itself is on the record (the compliance report lists incident runs), committed
+  // before anything else is written or sent; a dry run changes nothing, so it is not a run.
+  if (!dryRun)
+    await client.commitAccess({ secretName: name, accessType: 'incident', success: true })
   // After the rotation, so that the trail includes it.
   const report = await buildIncidentReport(client, name)
   if (!dryRun) await writeFile(csvPath, auditCsv(report.auditTrail), { mode: 0o600 })

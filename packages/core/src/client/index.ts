@@ -36,6 +36,24 @@ import {
   validateSecretValue,
 } from '../errors/index.ts'
 import { LATEST_SCHEMA_VERSION } from '../migrate/index.ts'
+import {
+  type AccessorSummary,
+  type ActivityFilter,
+  type ActivityPoint,
+  type AuditRange,
+  accessorFromRow,
+  activityArguments,
+  activityFromRow,
+  type FailureGroup,
+  failureFromRow,
+  type IncidentRun,
+  incidentRunFromRow,
+  periodArguments,
+  type SecretRangeFilter,
+  secretRangeArguments,
+  type ValueChange,
+  valueChangeFromRow,
+} from '../store/dashboard.ts'
 import type {
   AlertFilter,
   AuditAnchor,
@@ -196,6 +214,16 @@ export interface VaultClient {
    * caught too.
    */
   verifyAuditLog(options?: { anchor?: AuditAnchor }): Promise<AuditVerification>
+  /** Audit events per time bucket and door, accessor or secret (the dashboard's chart). */
+  auditActivity(filter: ActivityFilter): Promise<ActivityPoint[]>
+  /** Every accessor of every secret (or of one) in a period, with first and last seen. */
+  auditAccessors(filter: SecretRangeFilter): Promise<AccessorSummary[]>
+  /** Failed and refused accesses in a period, grouped (the 1000 largest groups). */
+  auditFailures(filter: SecretRangeFilter): Promise<FailureGroup[]>
+  /** Value changes in a period, each against the secret's rotation policy. */
+  auditRotations(range: AuditRange): Promise<ValueChange[]>
+  /** Runs of the leaked-secret playbook in a period. */
+  auditIncidents(range: AuditRange): Promise<IncidentRun[]>
   /** The per-door policy's rules (see `../policy`). */
   listDoorPolicies(): Promise<StoredDoorPolicyRule[]>
   /** Creates or replaces the rule for its door and secret patterns. */
@@ -642,6 +670,34 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
         )
       }
       return (await store()).verifyAuditLog(anchor)
+    },
+
+    async auditActivity(filter) {
+      if (filter.secretName !== undefined) validateSecretName(filter.secretName)
+      const rows = await (await store()).dashboardQuery('audit_activity', activityArguments(filter))
+      return rows.map(activityFromRow)
+    },
+
+    async auditAccessors(filter) {
+      if (filter.secretName !== undefined) validateSecretName(filter.secretName)
+      const args = secretRangeArguments(filter)
+      return (await (await store()).dashboardQuery('audit_accessors', args)).map(accessorFromRow)
+    },
+
+    async auditFailures(filter) {
+      if (filter.secretName !== undefined) validateSecretName(filter.secretName)
+      const args = secretRangeArguments(filter)
+      return (await (await store()).dashboardQuery('audit_failures', args)).map(failureFromRow)
+    },
+
+    async auditRotations(range) {
+      const rows = await (await store()).dashboardQuery('audit_rotations', periodArguments(range))
+      return rows.map(valueChangeFromRow)
+    },
+
+    async auditIncidents(range) {
+      const rows = await (await store()).dashboardQuery('audit_incidents', periodArguments(range))
+      return rows.map(incidentRunFromRow)
     },
 
     async listDoorPolicies() {

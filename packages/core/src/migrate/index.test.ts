@@ -273,6 +273,11 @@ INSERT INTO awkward VALUES (1, E'it\\'s; here'), (2, 'it''s; there');
           WHERE p.pronamespace = 'public'::regnamespace ORDER BY p.proname`,
       )
       expect(functions.rows.map((row) => row.name)).toEqual([
+        'audit_accessors',
+        'audit_activity',
+        'audit_failures',
+        'audit_incidents',
+        'audit_rotations',
         'check_expiring_secrets',
         'check_expiring_secrets_json',
         'claim_notifications',

@@ -30,6 +30,9 @@ export const CLI_DOOR = 'cli'
 /** The edge plugin's door (its REST routes and its `/mcp`). */
 export const EDGE_DOOR = 'edge'
 
+/** The local dashboard's door (`keywarden ui`, `keywarden report`): it only reads metadata. */
+export const UI_DOOR = 'ui'
+
 /** What a door asks to do with a secret. */
 export type DoorAction =
   | 'read_metadata'
@@ -367,6 +370,13 @@ export function restrictToDoor(client: VaultClient, options: DoorOptions): DoorC
     })
   }
 
+  /** Refuses (audited) a door that may not read `name`'s metadata. */
+  const authorizeMetadata = async (name: string): Promise<void> => {
+    if (!rightsFor(await rules(), doorName(), name).canReadMetadata) {
+      await authorize('read_metadata', name, null)
+    }
+  }
+
   const effective = (secret: SecretMetadata, loaded: readonly DoorPolicyRule[]): SecretMetadata => {
     const door = doorName()
     const rights = rightsFor(loaded, door, secret.name)
@@ -450,12 +460,26 @@ export function restrictToDoor(client: VaultClient, options: DoorOptions): DoorC
     claimNotifications: (claims) => client.claimNotifications(claims),
     releaseNotifications: (claims) => client.releaseNotifications(claims),
     async queryAudit(filter) {
-      const name = filter?.secretName
-      if (name !== undefined && !rightsFor(await rules(), doorName(), name).canReadMetadata) {
-        await authorize('read_metadata', name, null)
-      }
+      if (filter?.secretName !== undefined) await authorizeMetadata(filter.secretName)
       return readable(await client.queryAudit(filter), (record) => record.secretName)
     },
+    auditActivity: async (filter) => {
+      if (filter.secretName !== undefined) await authorizeMetadata(filter.secretName)
+      if (filter.groupBy !== 'secret') return client.auditActivity(filter)
+      return readable(await client.auditActivity(filter), (point) => point.series)
+    },
+    auditAccessors: async (filter) => {
+      if (filter.secretName !== undefined) await authorizeMetadata(filter.secretName)
+      return readable(await client.auditAccessors(filter), (row) => row.secretName)
+    },
+    auditFailures: async (filter) => {
+      if (filter.secretName !== undefined) await authorizeMetadata(filter.secretName)
+      return readable(await client.auditFailures(filter), (row) => row.secretName)
+    },
+    auditRotations: async (range) =>
+      readable(await client.auditRotations(range), (row) => row.secretName),
+    auditIncidents: async (range) =>
+      readable(await client.auditIncidents(range), (row) => row.secretName),
     listDoorPolicies: () => client.listDoorPolicies(),
     async setDoorPolicy(rule) {
       if (isAgentDoor(doorName())) {

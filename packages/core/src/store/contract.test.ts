@@ -640,6 +640,33 @@ describe.each(await storeCases())('the $label store', ({ kind, server }) => {
     expect(names.indexOf(name)).toBeLessThan(names.indexOf(other))
   })
 
+  it("answers the dashboard's aggregations as JSON arrays, the same on every store", async () => {
+    const name = fresh('dashboard')
+    await store().storeSecret(name, 'value', {}, 'mcp:dash')
+    await store().getSecret(name, 'mcp:dash')
+    await store().getSecret(`${name}_absent`, 'mcp:dash')
+    const range = {
+      p_from: new Date(Date.now() - DAY_MS).toISOString(),
+      p_to: new Date(Date.now() + 60_000).toISOString(),
+    }
+    const accessors = await store().dashboardQuery('audit_accessors', { ...range, p_secret: name })
+    expect(accessors).toMatchObject([
+      { secret_name: name, accessed_by: 'mcp:dash', door: 'mcp', events: 2, failures: 0 },
+    ])
+    const activity = await store().dashboardQuery('audit_activity', {
+      ...range,
+      p_bucket: 'day',
+      p_group: 'secret',
+      p_secret: name,
+    })
+    expect(activity.reduce((sum, point) => sum + Number(point.events), 0)).toBe(2)
+    const failures = await store().dashboardQuery('audit_failures', {
+      ...range,
+      p_secret: `${name}_absent`,
+    })
+    expect(failures).toMatchObject([{ accessed_by: 'mcp:dash', access_type: 'read', events: 1 }])
+  })
+
   it('verifies the audit log chain, and checks an anchor', async () => {
     const name = fresh('verified')
     await store().storeSecret(name, 'value', {}, 'agent:verify')

@@ -6,6 +6,7 @@
  * @module
  */
 import type { AuditEvent } from '../audit/index.ts'
+import type { DashboardArguments, DashboardFunction } from './dashboard.ts'
 
 /** Which implementation a store is. */
 export type StoreKind = 'embedded' | 'postgres' | 'supabase'
@@ -304,6 +305,14 @@ export interface SecretStore {
   queryAudit(filter: AuditFilter): Promise<AuditRecord[]>
   /** Walks the audit log's hash chain (`public.verify_secret_access_log`). */
   verifyAuditLog(anchor?: AuditAnchor): Promise<AuditVerification>
+  /**
+   * Calls one of the dashboard's aggregations (migration 15) and returns its JSON array as it
+   * came; `./dashboard.ts` builds the arguments and maps the rows for every store.
+   */
+  dashboardQuery(
+    fn: DashboardFunction,
+    args: DashboardArguments,
+  ): Promise<Record<string, unknown>[]>
   listDoorPolicies(): Promise<StoredDoorPolicyRule[]>
   setDoorPolicy(rule: DoorPolicyRule, accessedBy: string): Promise<void>
   /** False when there was no such rule. */

@@ -204,6 +204,15 @@ export function createSqlStore(parts: SqlStoreParts): SecretStore {
       return verificationFromRow(rows[0])
     },
 
+    async dashboardQuery(fn, args) {
+      const values = Object.values(args)
+      const placeholders = values.map((_, index) => `$${index + 1}`).join(', ')
+      // fn is one of DASHBOARD_FUNCTIONS (the type, and the agent checks it on its socket).
+      const rows = await run(`SELECT public.${fn}(${placeholders}) AS result`, values)
+      const result = rows[0]?.result
+      return Array.isArray(result) ? (result as Record<string, unknown>[]) : []
+    },
+
     async listDoorPolicies() {
       return (await run('SELECT * FROM public.list_door_policies()', [])).map(doorPolicyFromRow)
     },

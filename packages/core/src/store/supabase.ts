@@ -257,6 +257,10 @@ export function createSupabaseStore(options: SupabaseStoreOptions): SecretStore 
       return Number(await rpc('log_secret_access_batch', { events }))
     },
 
+    async dashboardQuery(fn, args) {
+      return rows(fn, args)
+    },
+
     async queryAudit(filter) {
       const [secretName, failedOnly, since, maxRows] = auditArguments(filter)
       const result = await rows('query_secret_access_log_json', {

@@ -248,6 +248,8 @@ export async function createAgentStore(options: AgentStoreOptions = {}): Promise
     queryAudit: (filter) => call('queryAudit', [filter]) as ReturnType<SecretStore['queryAudit']>,
     verifyAuditLog: (anchor) =>
       call('verifyAuditLog', [anchor ?? null]) as ReturnType<SecretStore['verifyAuditLog']>,
+    dashboardQuery: (fn, args) =>
+      call('dashboardQuery', [fn, args]) as ReturnType<SecretStore['dashboardQuery']>,
     listDoorPolicies: () =>
       call('listDoorPolicies', []) as ReturnType<SecretStore['listDoorPolicies']>,
     setDoorPolicy: async (rule, accessedBy) => {

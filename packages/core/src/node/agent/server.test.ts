@@ -147,6 +147,31 @@ describe('serveAgent', () => {
       expect(await client.call(8, 'storeSecret', [42, 'v', {}, 'raw'])).toMatchObject({
         error: { code: 'INVALID_ARGUMENT' },
       })
+
+      // The dashboard's aggregations pass through as JSON; only their own functions are called.
+      const now = Date.now()
+      const activity = await client.call(9, 'dashboardQuery', [
+        'audit_accessors',
+        {
+          p_from: new Date(now - 86_400_000).toISOString(),
+          p_to: new Date(now + 1000).toISOString(),
+          p_secret: 'wire_key',
+        },
+      ])
+      expect(activity.result).toMatchObject([{ secret_name: 'wire_key', accessed_by: 'raw' }])
+      expect(
+        await client.call(10, 'dashboardQuery', ['get_secret', { secret_name: 'wire_key' }]),
+      ).toMatchObject({
+        error: {
+          code: 'INVALID_ARGUMENT',
+          message: 'keywarden agent request: not a dashboard function',
+        },
+      })
+      expect(
+        await client.call(11, 'dashboardQuery', ['audit_incidents', { p_from: 1 }]),
+      ).toMatchObject({
+        error: { code: 'INVALID_ARGUMENT' },
+      })
     } finally {
       client.close()
     }

@@ -13,6 +13,11 @@ import { readFile, rm, chmod as setMode, lstat as statLink } from 'node:fs/promi
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { join, resolve as resolvePath } from 'node:path'
 import { errorFromDatabase, KeywardenError } from '../../errors/index.ts'
+import {
+  DASHBOARD_FUNCTIONS,
+  type DashboardArguments,
+  type DashboardFunction,
+} from '../../store/dashboard.ts'
 import type {
   AuditAnchor,
   AuditFilter,
@@ -343,6 +348,8 @@ function callStore(store: SecretStore, method: StoreMethod, params: unknown[]): 
       return store.queryAudit(auditFilter(a))
     case 'verifyAuditLog':
       return store.verifyAuditLog(auditAnchor(a))
+    case 'dashboardQuery':
+      return store.dashboardQuery(dashboardFunction(a), dashboardArguments(b))
     case 'listDoorPolicies':
       return store.listDoorPolicies()
     case 'setDoorPolicy':
@@ -447,6 +454,22 @@ function auditFilter(value: unknown): AuditFilter {
   }
   if (typeof value.limit === 'number') filter.limit = value.limit
   return filter
+}
+
+function dashboardFunction(value: unknown): DashboardFunction {
+  const fn = DASHBOARD_FUNCTIONS.find((name) => name === value)
+  if (fn === undefined) throw invalid('not a dashboard function')
+  return fn
+}
+
+function dashboardArguments(value: unknown): DashboardArguments {
+  if (!isRecord(value)) throw invalid('dashboard arguments must be an object')
+  const args: DashboardArguments = {}
+  for (const [key, item] of Object.entries(value)) {
+    if (item !== null && typeof item !== 'string') throw invalid('expected a string argument')
+    args[key] = item
+  }
+  return args
 }
 
 function auditAnchor(value: unknown): AuditAnchor | undefined {
