@@ -4,7 +4,11 @@
  * JSONC go through `jsonc-parser`'s edit API, TOML through `@decimalturn/toml-patch`.
  */
 
-import { parse as parseToml, patch as patchToml } from '@decimalturn/toml-patch'
+import {
+  parse as parseToml,
+  patch as patchToml,
+  stringify as stringifyToml,
+} from '@decimalturn/toml-patch'
 import { KeywardenError } from '@keywarden/core'
 import { applyEdits, type FormattingOptions, modify, type ParseError, parse } from 'jsonc-parser'
 
@@ -20,8 +24,12 @@ export type DocumentFormat = 'json' | 'toml'
 export interface ConfigDocument {
   /** The content with the edits made so far. */
   readonly data: JsonObject
-  /** Sets the value at `path` (parents created as needed), or removes it with `undefined`. */
-  set(path: readonly string[], value: Json | undefined): void
+  /**
+   * Sets the value at `path` (parents created as needed), or removes it with `undefined`. A new
+   * key goes last in its object, or first with `first` (JSON: a comment at the end of the last
+   * line would otherwise end up after the new key).
+   */
+  set(path: readonly string[], value: Json | undefined, options?: { first?: boolean }): void
   /** The file's text with the edits, everything else as it was. */
   text(): string
 }
@@ -70,8 +78,12 @@ function jsonDocument(original: string, file: string): ConfigDocument {
     get data() {
       return data
     },
-    set(path, value) {
-      text = applyEdits(text, modify(text, [...path], value, { formattingOptions }))
+    set(path, value, { first = false } = {}) {
+      const edits = modify(text, [...path], value, {
+        formattingOptions,
+        ...(first ? { getInsertionIndex: () => 0 } : {}),
+      })
+      text = applyEdits(text, edits)
       data = parse(text, [], { allowTrailingComma: true }) as JsonObject
     },
     text: () => text,
@@ -91,16 +103,83 @@ function tomlDocument(original: string, file: string): ConfigDocument {
     )
   }
   let edited = false
+  // New tables (a server added to `mcp_servers`), to write as [sections] at the end.
+  const appended: Array<{ path: readonly string[]; value: JsonObject }> = []
   return {
-    data,
+    get data() {
+      const view = structuredClone(data)
+      for (const table of appended) setIn(view, table.path, table.value)
+      return view
+    },
     set(path, value) {
+      const index = appended.findIndex((table) => samePath(table.path, path))
+      if (index >= 0) appended.splice(index, 1)
+      if (isObject(value) && valueAt(data, path) === undefined && holdsTables(data, path)) {
+        appended.push({ path, value })
+        return
+      }
       edited = true
       setIn(data, path, value)
     },
-    // New tables become [sections] down to a server's own table ([mcp_servers.NAME]); its
-    // env stays an inline table, as Codex's own docs write it.
-    text: () => (edited ? patchToml(original, data, { inlineTableStart: 2 }) : original),
+    text() {
+      // New tables become [sections] down to a server's own ([mcp_servers.NAME]); its env
+      // stays an inline table, as Codex's own docs write it.
+      const format = { inlineTableStart: 2 }
+      let text = edited ? patchToml(original, data, format) : original
+      if (appended.length === 0) return text
+      const sections = appended.map((table) => sectionText(table.path, table.value)).join('\n')
+      const appendedText = `${text}${text === '' || text.endsWith('\n') ? '' : '\n'}${text.trim() === '' ? '' : '\n'}${sections}`
+      if (isValidToml(appendedText)) return appendedText
+      // A table toml-patch would not see as a section of its own (e.g. an inline
+      // `mcp_servers = {...}`): let it place the key, as valid TOML, where it fits.
+      const whole = structuredClone(data)
+      for (const table of appended) setIn(whole, table.path, table.value)
+      text = patchToml(original, whole, format)
+      return text
+    },
   }
+}
+
+/** `[a.b]` and its keys, as toml-patch writes a table (the parents' empty headers left out). */
+function sectionText(path: readonly string[], value: JsonObject): string {
+  const nested = path.reduceRight<JsonObject>((inner, key) => ({ [key]: inner }), value)
+  const text = stringifyToml(nested, { inlineTableStart: path.length })
+  const header = text.indexOf(`[${path.map(tomlKey).join('.')}]`)
+  return header >= 0 ? text.slice(header) : text
+}
+
+function tomlKey(key: string): string {
+  return /^[A-Za-z0-9_-]+$/.test(key) ? key : JSON.stringify(key)
+}
+
+function isValidToml(text: string): boolean {
+  try {
+    parseToml(text)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Whether the parent of `path` is missing or holds only tables (as `mcp_servers` does). */
+function holdsTables(data: JsonObject, path: readonly string[]): boolean {
+  const parent = valueAt(data, path.slice(0, -1))
+  return parent === undefined || (isObject(parent) && Object.values(parent).every(isObject))
+}
+
+/** The value at `path`, or undefined. */
+export function valueAt(data: JsonObject, path: readonly string[]): Json | undefined {
+  let value: Json | undefined = data
+  for (const key of path) {
+    if (!isObject(value)) return undefined
+    value = value[key]
+  }
+  return value
+}
+
+/** Whether two paths are the same. */
+export function samePath(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((part, i) => part === b[i])
 }
 
 function setIn(target: JsonObject, path: readonly string[], value: Json | undefined): void {

@@ -22,7 +22,14 @@ import {
   readConfigFile,
   writeConfigFile,
 } from '../config-file/index.ts'
-import { type ConfigDocument, isObject, type Json, type JsonObject } from '../document/index.ts'
+import {
+  type ConfigDocument,
+  isObject,
+  type Json,
+  type JsonObject,
+  samePath,
+  valueAt,
+} from '../document/index.ts'
 import { cliLauncher, keywardenEnvironment } from '../keywarden-entry/index.ts'
 
 /** The key of Keywarden's own server. */
@@ -154,7 +161,7 @@ export async function planFile(
   }
   if (keywardenEntry !== undefined) {
     const main = client.servers(source.document.data)[0]?.path ?? []
-    const existing = servers.find((s) => s.ref.name === SERVER_NAME && same(s.ref.at, main))
+    const existing = servers.find((s) => s.ref.name === SERVER_NAME && samePath(s.ref.at, main))
     plan.keywarden = {
       entry: keywardenEntry,
       status:
@@ -601,7 +608,8 @@ function editEntry(
     const old = before[key]
     if (JSON.stringify(old) === JSON.stringify(value)) continue
     if (isObject(old) && isObject(value)) editEntry(document, [...at, key], old, value)
-    else document.set([...at, key], value)
+    // A new key goes first: a comment ending the object's last line stays with its key.
+    else document.set([...at, key], value, { first: old === undefined })
   }
 }
 
@@ -654,19 +662,6 @@ function plainName(ref: ServerRef): string {
 
 function named(ref: ServerRef): { server: string; where?: string } {
   return { server: ref.name, ...(ref.where === undefined ? {} : { where: ref.where }) }
-}
-
-function valueAt(data: JsonObject, path: readonly string[]): Json | undefined {
-  let value: Json | undefined = data
-  for (const key of path) {
-    if (!isObject(value)) return undefined
-    value = value[key]
-  }
-  return value
-}
-
-function same(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((part, i) => part === b[i])
 }
 
 function copy(entry: JsonObject): JsonObject {
