@@ -169,9 +169,10 @@ function hasQueryCredentials(url: URL): boolean {
 
 /**
  * `keywarden-mcp` as node and the absolute path of its bin, from `@keywarden/mcp-server`, a
- * dependency of this CLI: an MCP client's PATH often (Claude Desktop's always) holds neither node (the bin's
- * `#!/usr/bin/env node` would fail) nor the bin, and Windows cannot start a `.js` file. A
- * broken installation is an error rather than an entry that would not start.
+ * dependency of this CLI: an MCP client's PATH often holds neither node (the bin's
+ * `#!/usr/bin/env node` would fail) nor the bin (Claude Desktop's never does), and Windows
+ * cannot start a `.js` file. A broken installation is an error rather than an entry that
+ * would not start.
  */
 export async function mcpServerLauncher(): Promise<Launcher> {
   let script: string | undefined
