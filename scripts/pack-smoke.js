@@ -11,7 +11,7 @@
 import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { mkdir, mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { delimiter, join, relative, sep } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -158,6 +158,31 @@ await check('keywarden set, get and run on a fresh KEYWARDEN_HOME', async () => 
   const run = await sh('keywarden', ['run', '--only', 'smoke_token', '--', 'node', '-e', child])
   assert(run.stdout.startsWith(`len=${VALUE.length} `), `run: ${run.stdout}`)
   assert(!run.stdout.includes(VALUE), 'run did not mask the value in the output')
+})
+
+// The config editors (jsonc-parser, toml-patch) load from the installed tarball's dependencies.
+await check('keywarden mcp-config --wrap edits a Codex TOML and a Cursor JSONC file', async () => {
+  const files = {
+    codex: [
+      'config.toml',
+      `# mine\n[mcp_servers.probe]\ncommand = "node"\nenv = { SMOKE_API_KEY = "${VALUE}x" }\n`,
+    ],
+    cursor: [
+      'mcp.json',
+      `// mine\n{ "mcpServers": { "probe": { "command": "node", "env": { "SMOKE_API_KEY": "${VALUE}x" } } } }\n`,
+    ],
+  }
+  for (const [client, [name, text]] of Object.entries(files)) {
+    const file = join(work, name)
+    await writeFile(file, text)
+    await sh('keywarden', ['mcp-config', '--client', client, '--wrap', '--yes', '--config', file])
+    const written = await readFile(file, 'utf8')
+    assert(!written.includes(VALUE), `${client}: the token is still in ${name}`)
+    assert(
+      written.includes('mine') && written.includes('keywarden'),
+      `${client}: ${name} lost its comment or was not wrapped`,
+    )
+  }
 })
 
 await check('keywarden-mcp answers tools/list and tools/call over stdio', async () => {
