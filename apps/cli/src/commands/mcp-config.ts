@@ -127,9 +127,9 @@ Options:
                   (sh, bash, node, python, git, gh, env, find, xargs, make, npm, ssh, awk,
                   sed...): the model can make it print any secret given to it, so this is
                   the same as revealing those secrets. Written as KEYWARDEN_MCP_UNSAFE_COMMANDS
-  --json          {"client", "scope", "file", "written", "backup", "mcpServers", "keywarden",
-                  "omitted", "wrapped", "unwrapped", "alreadyWrapped", "refused"}; with
-                  --client all, {"files": [...], "omitted"}
+  --json          {"client", "scope", "file", "written", "backup", "keywarden", "omitted",
+                  "wrapped", "unwrapped", "alreadyWrapped", "refused"} (printing, also
+                  "mcpServers": the entry); with --client all, {"files": [...], "omitted"}
 
 Examples:
   keywarden mcp-config

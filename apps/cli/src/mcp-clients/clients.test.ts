@@ -20,6 +20,7 @@ import {
   createPostgresTestDatabase,
   type PostgresTestDatabase,
 } from '../../../../packages/core/src/testing/databases.ts'
+import { shellQuote } from '../format.ts'
 import { CLI_PATH, type CliResult, runCli } from '../testing/run-cli.ts'
 import { type Fixture, fixtures, TOKENS } from './testing/fixtures.ts'
 
@@ -253,6 +254,48 @@ describe('mcp-config --client all', () => {
     }
   })
 
+  it.skipIf(process.platform !== 'linux')(
+    'on a terminal: one plan for every file, one question; n changes nothing',
+    async () => {
+      const command = [process.execPath, CLI_PATH, 'mcp-config', '--client', 'all', '--wrap']
+        .map(shellQuote)
+        .join(' ')
+      const screen = await new Promise<string>((resolve, reject) => {
+        // util-linux script: a pseudo-terminal, as a person runs it.
+        const child = spawn('script', ['-qec', command, '/dev/null'], {
+          cwd: project,
+          env: { PATH: process.env.PATH, TERM: 'xterm', NO_COLOR: '1', ...env },
+          stdio: ['pipe', 'pipe', 'pipe'],
+          timeout: 60_000,
+        })
+        let output = ''
+        let answered = false
+        child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+          output += chunk
+          if (!answered && output.includes('[y/N]')) {
+            answered = true
+            child.stdin.write('n\r')
+          }
+        })
+        child.on('error', reject)
+        child.on('close', () => resolve(output))
+      })
+      outputs.push({ code: 0, signal: null, stdout: screen, stderr: '' })
+      expect(screen.match(/\[y\/N\]/g)).toHaveLength(1)
+      const question = screen.indexOf('[y/N]')
+      for (const { file } of placed) {
+        const shown = screen.indexOf(`in ${file} (`)
+        expect(shown).toBeGreaterThanOrEqual(0)
+        expect(shown).toBeLessThan(question)
+      }
+      expect(screen).toContain(`rewrite 8 servers in ${placed.length} files (backups are kept)?`)
+      expect(screen).toContain('nothing was changed')
+      for (const { fixture, file } of placed) {
+        expect(await readFile(file, 'utf8')).toBe(fixture.text)
+      }
+    },
+  )
+
   it('--wrap finds every config on the machine and shows one plan before changing any', async () => {
     const result = await keywarden(['--client', 'all', '--wrap', '--yes'], env, project)
     expect(result.stderr).toBe('')
@@ -299,6 +342,56 @@ describe('mcp-config --client all', () => {
         parseFile(fixture, fixture.text),
       )
     }
+  })
+})
+
+describe('mcp-config --client: what it refuses', () => {
+  it('an unknown client, a scope the client lacks, --wrap with --unwrap, all without a flag', async () => {
+    const env = { HOME: join(dir, 'usage-home'), KEYWARDEN_HOME: join(dir, 'usage-home', 'kw') }
+    const cases: Array<[string[], RegExp]> = [
+      [
+        ['--client', 'zed'],
+        /^keywarden: --client takes claude-desktop, claude-code, .* or all, not "zed"\n$/,
+      ],
+      [
+        ['--client', 'windsurf', '--scope', 'project'],
+        /^keywarden: Windsurf has no project config file/,
+      ],
+      [['--scope', 'team'], /^keywarden: --scope takes user or project\n$/],
+      [['--wrap', '--unwrap', '--yes'], /^keywarden: --wrap and --unwrap undo each other/],
+      [['--client', 'all'], /^keywarden: --client all needs --write, --wrap or --unwrap\n$/],
+      [
+        ['--client', 'all', '--wrap', '--config', 'x.json'],
+        /^keywarden: --client all finds the files itself/,
+      ],
+      [
+        ['--client', 'codex', '--unwrap'],
+        /^keywarden: --unwrap asks before moving secrets back into .*config\.toml and stdin is not a terminal; pass --yes/,
+      ],
+    ]
+    for (const [args, message] of cases) {
+      const result = await keywarden(args, env)
+      expect(result.stdout).toBe('')
+      expect(result.stderr).toMatch(message)
+      expect(result.code).toBe(2)
+    }
+  })
+
+  it('prints the entry as the client spells it: a [mcp_servers.keywarden] table for Codex', async () => {
+    const env = { HOME: join(dir, 'usage-home'), KEYWARDEN_HOME: join(dir, 'usage-home', 'kw') }
+    const codex = await keywarden(['--client', 'codex'], env)
+    expect(codex.code).toBe(0)
+    expect(parseToml(codex.stdout)).toEqual({
+      mcp_servers: {
+        keywarden: {
+          command: process.execPath,
+          args: [expect.stringMatching(/[\\/]mcp-server[\\/]dist[\\/]bin\.js$/)],
+          env: { KEYWARDEN_HOME: env.KEYWARDEN_HOME },
+        },
+      },
+    })
+    const vscode = await keywarden(['--client', 'vscode', '--scope', 'project'], env)
+    expect(JSON.parse(vscode.stdout)).toMatchObject({ servers: { keywarden: { type: 'stdio' } } })
   })
 })
 
