@@ -188,6 +188,30 @@ await check(
     }
   },
 )
+// The config editors (jsonc-parser, toml-patch) load from the installed tarball's dependencies.
+await check('keywarden mcp-config --wrap edits a Codex TOML and a Cursor JSONC file', async () => {
+  const files = {
+    codex: [
+      'config.toml',
+      `# mine\n[mcp_servers.probe]\ncommand = "node"\nenv = { SMOKE_API_KEY = "${VALUE}x" }\n`,
+    ],
+    cursor: [
+      'mcp.json',
+      `// mine\n{ "mcpServers": { "probe": { "command": "node", "env": { "SMOKE_API_KEY": "${VALUE}x" } } } }\n`,
+    ],
+  }
+  for (const [client, [name, text]] of Object.entries(files)) {
+    const file = join(work, name)
+    await writeFile(file, text)
+    await sh('keywarden', ['mcp-config', '--client', client, '--wrap', '--yes', '--config', file])
+    const written = await readFile(file, 'utf8')
+    assert(!written.includes(VALUE), `${client}: the token is still in ${name}`)
+    assert(
+      written.includes('mine') && written.includes('keywarden'),
+      `${client}: ${name} lost its comment or was not wrapped`,
+    )
+  }
+})
 
 await check('keywarden-mcp answers tools/list and tools/call over stdio', async () => {
   const server = spawn('keywarden-mcp', [], { cwd: work, env: cleanEnv, stdio: 'pipe' })

@@ -83,7 +83,8 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     load: () => import('./commands/policy.ts'),
   },
   'mcp-config': {
-    summary: 'set up Claude Desktop: the keywarden-mcp entry, and wrapping servers with tokens',
+    summary:
+      'set up MCP clients (Claude Desktop, Claude Code, Cursor, VS Code, Windsurf, Codex, Gemini): the keywarden-mcp entry, and (un)wrapping servers with tokens',
     load: () => import('./commands/mcp-config.ts'),
   },
   db: {

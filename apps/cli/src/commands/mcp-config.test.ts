@@ -15,8 +15,8 @@ import {
   type PostgresTestDatabase,
 } from '../../../../packages/core/src/testing/databases.ts'
 import { shellQuote } from '../format.ts'
+import { claudeDesktopConfigPath } from '../mcp-clients/claude-desktop/index.ts'
 import { CLI_PATH, type CliResult, runCli } from '../testing/run-cli.ts'
-import { claudeConfigPath } from './mcp-config.ts'
 
 // Long and random: a prefix no output could contain by chance.
 const CANARY = `ghp_kwcanary${randomBytes(20).toString('hex')}`
@@ -214,16 +214,16 @@ describe('keywarden mcp-config', () => {
   })
 
   it('knows where Claude Desktop keeps its config on each platform', () => {
-    expect(claudeConfigPath('darwin', {}, '/Users/me')).toBe(
+    const at = (platform: NodeJS.Platform, env: Record<string, string>, home: string) =>
+      claudeDesktopConfigPath({ platform, env, home, cwd: home })
+    expect(at('darwin', {}, '/Users/me')).toBe(
       '/Users/me/Library/Application Support/Claude/claude_desktop_config.json',
     )
-    expect(
-      claudeConfigPath('win32', { APPDATA: 'C:\\Users\\me\\AppData\\Roaming' }, 'C:\\Users\\me'),
-    ).toBe('C:\\Users\\me\\AppData\\Roaming\\Claude\\claude_desktop_config.json')
-    expect(claudeConfigPath('linux', {}, '/home/me')).toBe(
-      '/home/me/.config/Claude/claude_desktop_config.json',
+    expect(at('win32', { APPDATA: 'C:\\Users\\me\\AppData\\Roaming' }, 'C:\\Users\\me')).toBe(
+      'C:\\Users\\me\\AppData\\Roaming\\Claude\\claude_desktop_config.json',
     )
-    expect(claudeConfigPath('linux', { XDG_CONFIG_HOME: '/xdg' }, '/home/me')).toBe(
+    expect(at('linux', {}, '/home/me')).toBe('/home/me/.config/Claude/claude_desktop_config.json')
+    expect(at('linux', { XDG_CONFIG_HOME: '/xdg' }, '/home/me')).toBe(
       '/xdg/Claude/claude_desktop_config.json',
     )
   })
@@ -264,7 +264,8 @@ describe('keywarden mcp-config', () => {
 
     const backup = await readFile(`${file}.backup`)
     expect(backup.equals(Buffer.from(original))).toBe(true)
-    expect((await stat(`${file}.backup`)).mode & 0o777).toBe(0o640)
+    // The backup holds the tokens: owner-only whatever the file's own mode.
+    expect((await stat(`${file}.backup`)).mode & 0o777).toBe(0o600)
     expect((await stat(file)).mode & 0o777).toBe(0o640)
 
     const written = await readFile(file, 'utf8')

@@ -26,6 +26,8 @@ export interface RunCliOptions {
    * PGlite data directory (≈ 5 s alone, many times that on a loaded 2-core CI machine).
    */
   timeoutMs?: number
+  /** The working directory (default the test's own). */
+  cwd?: string
 }
 
 /** Spawns `node dist/bin.js ...args` and collects its output. */
@@ -33,6 +35,7 @@ export function runCli(args: readonly string[], options: RunCliOptions = {}): Pr
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI_PATH, ...args], {
       env: { PATH: process.env.PATH, ...options.env },
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: options.timeoutMs ?? 90_000,
     })
