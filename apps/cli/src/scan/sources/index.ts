@@ -8,8 +8,8 @@ import { readdir, readFile, stat } from 'node:fs/promises'
 import { posix, relative, sep, win32 } from 'node:path'
 import type { Environment } from '@keywarden/core'
 import ignore, { type Ignore } from 'ignore'
-import { claudeConfigPath } from '../../commands/mcp-config.ts'
 import { isDotenvFile } from '../../import/parse.ts'
+import { MCP_CLIENTS } from '../../mcp-clients/index.ts'
 
 /** How a file is written, which decides how a finding's variable is read from it. */
 export type SourceFormat =
@@ -107,7 +107,10 @@ export function homeTargets(options: SourceOptions): ScanTarget[] {
     shell(path.join(home, '.bash_login')),
     shell(path.join(home, '.profile')),
     shell(path.join(configHome, 'fish', 'config.fish'), 'fish'),
-    mcp('claude-desktop', claudeConfigPath(platform, env, home)),
+    mcp(
+      'claude-desktop',
+      MCP_CLIENTS['claude-desktop'].locate('user', { platform, env, home, cwd: dir }) ?? '',
+    ),
     mcp('claude-code', path.join(home, '.claude.json')),
     mcp('claude-code', path.join(dir, '.mcp.json')),
     mcp('cursor', path.join(home, '.cursor', 'mcp.json')),
