@@ -6,10 +6,11 @@
  * out.
  *
  * Trust: the socket is created 0600 inside the 0700 home, so only the vault's owner can
- * connect, and the owner can read root.key anyway: the agent grants nothing new.
+ * connect, and the owner can read the root key anyway (root.key, or ask the keychain): the
+ * agent grants nothing new.
  * @module
  */
-import { readFile, rm, chmod as setMode, lstat as statLink } from 'node:fs/promises'
+import { rm, chmod as setMode, lstat as statLink } from 'node:fs/promises'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { join, resolve as resolvePath } from 'node:path'
 import { errorFromDatabase, KeywardenError } from '../../errors/index.ts'
@@ -22,6 +23,7 @@ import type {
   StoreSecretInput,
 } from '../../store/index.ts'
 import { createEmbeddedStore } from '../embedded.ts'
+import { readRootKey } from '../root-key/index.ts'
 import {
   type AgentReply,
   agentSocketPath,
@@ -457,12 +459,12 @@ function auditAnchor(value: unknown): AuditAnchor | undefined {
   return { id: value.id, hash: value.hash }
 }
 
-/** The key the embedded store picked, in its order: option, environment, root.key. */
+/** The key the embedded store picked, in its order: option, environment, the stored key. */
 async function effectiveRootKey(home: string, rootKey: string | undefined): Promise<string> {
   return (
     rootKey ??
     (process.env.KEYWARDEN_ROOT_KEY?.trim() || undefined) ??
-    (await readFile(join(home, 'root.key'), 'utf8')).trim()
+    (await readRootKey(home)).key
   )
 }
 
