@@ -12,7 +12,7 @@
  */
 import { rm, chmod as setMode, lstat as statLink } from 'node:fs/promises'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
-import { join, resolve as resolvePath } from 'node:path'
+import { resolve as resolvePath } from 'node:path'
 import { errorFromDatabase, KeywardenError } from '../../errors/index.ts'
 import type {
   AuditAnchor,
