@@ -226,16 +226,22 @@ describe(`the root key's home: ${MODE}`, () => {
 
   describe('falls back to the file, in a process of its own (the built package)', () => {
     /** Makes a key for a new home in another process; returns where it went and the stderr. */
-    const makeKeyElsewhere = async (env: Record<string, string>, nodeOptions: string[] = []) => {
+    const makeKeyElsewhere = async (
+      env: Record<string, string>,
+      nodeOptions: string[] = [],
+      wrapper: string[] = [],
+    ) => {
       const home = await newHome()
       const script = `
         const { loadRootKey } = await import(process.env.KW_ENTRY)
         const { location } = await loadRootKey(process.env.KW_HOME)
-        process.stdout.write(JSON.stringify(location))
+        process.stdout.write('\\n' + JSON.stringify(location))
       `
+      // The last line: a gnome-keyring that D-Bus starts on the way prints its variables.
+      const [command = process.execPath, ...prefix] = [...wrapper, process.execPath]
       const { stdout, stderr } = await run(
-        process.execPath,
-        [...nodeOptions, '--input-type=module', '-e', script],
+        command,
+        [...prefix, ...nodeOptions, '--input-type=module', '-e', script],
         {
           env: {
             PATH: process.env.PATH,
@@ -246,7 +252,11 @@ describe(`the root key's home: ${MODE}`, () => {
           timeout: 30_000,
         },
       )
-      return { home, location: JSON.parse(stdout) as { kind: string }, stderr }
+      return {
+        home,
+        location: JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as { kind: string },
+        stderr,
+      }
     }
 
     it('when the platform has no keychain binding (the optional dependency is missing)', async () => {
@@ -281,6 +291,28 @@ describe(`the root key's home: ${MODE}`, () => {
         })
         expect(made.location).toEqual({ kind: 'file', path: join(made.home, 'root.key') })
         expect(made.stderr).toBe('')
+      },
+    )
+
+    it.runIf(process.platform === 'linux' && KEYCHAIN)(
+      'when a Secret Service answers but cannot store (no login keyring), with one line on stderr',
+      async () => {
+        // A session bus of its own, where D-Bus activation starts a gnome-keyring with an empty
+        // keyring directory and nobody to unlock (or create) a login keyring.
+        const keyrings = await mkdtemp(join(tmpdir(), 'kw-no-keyring-'))
+        try {
+          const made = await makeKeyElsewhere(
+            { XDG_DATA_HOME: keyrings },
+            [],
+            ['dbus-run-session', '--'],
+          )
+          expect(made.location).toEqual({ kind: 'file', path: join(made.home, 'root.key') })
+          expect(made.stderr).toMatch(
+            /^keywarden: the Secret Service did not take the new root key \(.+\); it is in .+root\.key \(0600\) instead\n/m,
+          )
+        } finally {
+          await rm(keyrings, { recursive: true, force: true })
+        }
       },
     )
 
