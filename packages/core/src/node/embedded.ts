@@ -47,6 +47,19 @@ export function defaultKeywardenHome(
 export async function createEmbeddedStore(
   options: EmbeddedStoreOptions = {},
 ): Promise<SecretStore> {
+  return (await openEmbeddedVault(options)).store
+}
+
+/** An open embedded vault and the root key it was opened with (for the agent's fingerprint). */
+export interface EmbeddedVault {
+  store: SecretStore
+  rootKey: string
+}
+
+/** {@link createEmbeddedStore}, also answering which key it used (read once, under the lock). */
+export async function openEmbeddedVault(
+  options: EmbeddedStoreOptions = {},
+): Promise<EmbeddedVault> {
   const home = options.home ?? defaultKeywardenHome()
   await checkVaultHome(home, { create: true })
   // An empty KEYWARDEN_ROOT_KEY counts as unset, as it does in resolveStoreConfig.
@@ -62,7 +75,7 @@ export async function createEmbeddedStore(
     await mkdir(join(home, DATA_DIR), { recursive: true, mode: 0o700 })
     const db = await openPglite({ dataDir: join(home, DATA_DIR), rootKey })
     await runMigrations(pgliteConnection(db), await loadMigrations())
-    return createSqlStore({
+    const store = createSqlStore({
       kind: 'embedded',
       target: home,
       async query(sql, params) {
@@ -79,6 +92,7 @@ export async function createEmbeddedStore(
         }
       },
     })
+    return { store, rootKey }
   } catch (error) {
     await rm(lockPath, { force: true })
     throw error

@@ -22,8 +22,7 @@ import type {
   SecretStore,
   StoreSecretInput,
 } from '../../store/index.ts'
-import { createEmbeddedStore } from '../embedded.ts'
-import { readRootKey } from '../root-key/index.ts'
+import { openEmbeddedVault } from '../embedded.ts'
 import {
   type AgentReply,
   agentSocketPath,
@@ -92,7 +91,7 @@ export async function serveAgent(options: ServeAgentOptions): Promise<AgentServe
 
   // The lock comes first: only its holder may touch the socket file, so two agents racing
   // can never remove each other's socket.
-  const store = await createEmbeddedStore({
+  const { store, rootKey } = await openEmbeddedVault({
     home,
     ...(options.rootKey === undefined ? {} : { rootKey: options.rootKey }),
   })
@@ -123,7 +122,7 @@ export async function serveAgent(options: ServeAgentOptions): Promise<AgentServe
     idleTimer = setTimeout(() => void close('idle'), idleMs)
   }
 
-  let keyId = ''
+  const keyId = rootKeyId(rootKey)
   const handle = async (socket: Socket, line: string) => {
     let request: unknown
     try {
@@ -259,7 +258,6 @@ export async function serveAgent(options: ServeAgentOptions): Promise<AgentServe
   }
 
   try {
-    keyId = rootKeyId(await effectiveRootKey(home, options.rootKey))
     // Every change made through this agent (or by the database itself) reaches the subscribed
     // connections, so their clients evict their caches as they would with LISTEN/NOTIFY.
     if (store.subscribe) {
@@ -457,15 +455,6 @@ function auditAnchor(value: unknown): AuditAnchor | undefined {
     throw invalid('an anchor is { id, hash }')
   }
   return { id: value.id, hash: value.hash }
-}
-
-/** The key the embedded store picked, in its order: option, environment, the stored key. */
-async function effectiveRootKey(home: string, rootKey: string | undefined): Promise<string> {
-  return (
-    rootKey ??
-    (process.env.KEYWARDEN_ROOT_KEY?.trim() || undefined) ??
-    (await readRootKey(home)).key
-  )
 }
 
 /**
