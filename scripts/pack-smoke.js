@@ -188,6 +188,7 @@ await check(
     }
   },
 )
+
 // The config editors (jsonc-parser, toml-patch) load from the installed tarball's dependencies.
 await check('keywarden mcp-config --wrap edits a Codex TOML and a Cursor JSONC file', async () => {
   const files = {
@@ -212,6 +213,31 @@ await check('keywarden mcp-config --wrap edits a Codex TOML and a Cursor JSONC f
     )
   }
 })
+
+// The root key goes to the OS keychain through @napi-rs/keyring, a native module with a
+// prebuilt binary per platform (npm optional dependencies): the installed tarball must load it.
+// Where this run has no keychain (no D-Bus session on Linux, KEYWARDEN_KEYCHAIN=off) the key
+// is in the 0600 file.
+const keychainHere =
+  !/^(off|0)$/i.test(process.env.KEYWARDEN_KEYCHAIN ?? '') &&
+  (process.platform !== 'linux' || Boolean(process.env.DBUS_SESSION_BUS_ADDRESS))
+await check(
+  `keywarden key: the root key is in the ${keychainHere ? 'keychain' : 'file'}`,
+  async () => {
+    const env = {
+      ...cleanEnv,
+      ...(process.env.KEYWARDEN_KEYCHAIN
+        ? { KEYWARDEN_KEYCHAIN: process.env.KEYWARDEN_KEYCHAIN }
+        : {}),
+    }
+    const { stdout } = await sh('keywarden', ['key', '--json'], { env })
+    const { root_key: rootKey, keychain } = JSON.parse(stdout)
+    assert(
+      rootKey.kind === (keychainHere ? 'keychain' : 'file'),
+      `root key in ${rootKey.kind} (keychain: ${JSON.stringify(keychain)})`,
+    )
+  },
+)
 
 await check('keywarden-mcp answers tools/list and tools/call over stdio', async () => {
   const server = spawn('keywarden-mcp', [], { cwd: work, env: cleanEnv, stdio: 'pipe' })
@@ -366,7 +392,16 @@ async function stopAgent() {
   } catch {}
 }
 
+/** The keychain entry of the smoke's vault home (Linux: with libsecret's secret-tool). */
+async function forgetKeychainEntry() {
+  if (!keychainHere || process.platform !== 'linux') return
+  await execFileAsync('secret-tool', ['clear', 'service', 'keywarden', 'username', home]).catch(
+    () => {},
+  )
+}
+
 await stopAgent()
+await forgetKeychainEntry()
 await rm(work, { recursive: true, force: true, maxRetries: 5 })
 say(`pack-smoke: ${results.passed} passed, ${results.failed} failed`)
 process.exitCode = results.failed > 0 ? 1 : 0

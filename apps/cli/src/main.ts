@@ -239,12 +239,14 @@ function report(error: unknown, io: ProcessIO): number {
       ? error.exitCode
       : 1
   const message = error instanceof Error ? error.message : String(error)
-  // The database's wording names its setting; say which variable of ours provides it.
+  // The database's wording names its setting; say which variable of ours provides it (the
+  // embedded vault's own message already says how to restore its key).
   const hint =
     typeof error === 'object' &&
     error !== null &&
     'code' in error &&
-    error.code === 'ROOT_KEY_MISSING'
+    error.code === 'ROOT_KEY_MISSING' &&
+    !message.includes('KEYWARDEN_ROOT_KEY')
       ? ' (set KEYWARDEN_ROOT_KEY to the vault root key, 64 hex characters, or KEYWARDEN_ROOT_KEY_FILE to a 0600 file holding it)'
       : ''
   io.stderr.write(`keywarden: ${message}${hint}\n`)

@@ -87,6 +87,11 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
       'set up MCP clients (Claude Desktop, Claude Code, Cursor, VS Code, Windsurf, Codex, Gemini): the keywarden-mcp entry, and (un)wrapping servers with tokens',
     load: () => import('./commands/mcp-config.ts'),
   },
+  key: {
+    summary:
+      "the embedded vault's root key: where it is, move it into the OS keychain, recovery copy",
+    load: () => import('./commands/key.ts'),
+  },
   db: {
     summary: 'database tasks: `db migrate` applies the migrations',
     load: () => import('./commands/db.ts'),

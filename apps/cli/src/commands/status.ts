@@ -7,21 +7,24 @@ import {
   resolveStoreConfig,
 } from '@keywarden/core'
 import { loadMigrations } from '@keywarden/core/node'
-import type { CommandModule } from '../context.ts'
+import type { CommandContext, CommandModule } from '../context.ts'
 import { UsageError } from '../errors.ts'
+import { describeSource, embeddedRootKey, type RootKeySource } from '../root-key.ts'
 
 export const options: CommandModule['options'] = {}
 
 export const help = `Usage: keywarden status [--json]
 
 Shows which vault the CLI uses and where it points (never a password), whether it answers, where
-values come from (secret_source: vault, env or none), the schema version (the latest migration
+the embedded vault's root key is kept (the OS keychain or a 0600 file; never the key; see
+keywarden key), where values come from (secret_source: vault, env or none), the schema version (the latest migration
 applied; an error when it is newer than this CLI knows), how many secrets it holds, rotations and
 expiries due within 7 days, failed accesses in the last hour, and the client cache's figures.
 Exits 4 when the vault cannot be reached.
 
 Options:
-  --json   {"backend": {"kind", "target", "reachable"}, "secret_source", "schema_version", "secret_count",
+  --json   {"backend": {"kind", "target", "reachable"}, "root_key" (embedded: {"kind": "keychain" |
+           "file" | "environment" | "missing" | "none", ...}), "secret_source", "schema_version", "secret_count",
            "rotations_due", "rotations_overdue", "expiring", "expired",
            "audit_failures_last_hour", "cache", "change_notifications"}
 
@@ -41,14 +44,26 @@ export const run: CommandModule['run'] = async (context, { positionals }) => {
   const health = await client.health()
   const { out } = context
   const { backend } = health
+  const rootKey = await rootKeySource(context)
+  const rootKeyJson = rootKey === undefined ? {} : { root_key: rootKey }
+  const rootKeyLine = () => {
+    if (rootKey === undefined) return
+    const text = describeSource(rootKey)
+    out.line(`Root key       ${rootKey.kind === 'missing' ? out.paint.red(text) : text}`)
+  }
   if (!backend.reachable) {
     const code = (backend.error ?? 'VAULT_UNAVAILABLE') as KeywardenErrorCode
     // The store never opened, so the client can only name the variable; show where it points.
     const target = describeTarget(context.env) ?? backend.target
     if (out.json) {
-      out.printJson({ backend: { ...backend, target }, secret_source: health.secret_source })
+      out.printJson({
+        backend: { ...backend, target },
+        ...rootKeyJson,
+        secret_source: health.secret_source,
+      })
     } else {
       out.line(`Backend        ${backend.kind} ${target} ${out.paint.red(`(${code})`)}`)
+      rootKeyLine()
       out.line(`Secret source  ${health.secret_source}`)
     }
     // The CLI's one error line and exit code (4 when unreachable).
@@ -76,6 +91,7 @@ export const run: CommandModule['run'] = async (context, { positionals }) => {
   if (out.json) {
     out.printJson({
       backend,
+      ...rootKeyJson,
       secret_source: health.secret_source,
       schema_version: health.schema_version,
       secret_count: secrets.length,
@@ -92,6 +108,7 @@ export const run: CommandModule['run'] = async (context, { positionals }) => {
   const { paint } = out
   const attention = (count: number, text: string) => (count > 0 ? paint.yellow(text) : text)
   out.line(`Backend        ${backend.kind} ${backend.target} ${paint.green('(reachable)')}`)
+  rootKeyLine()
   out.line(`Secret source  ${health.secret_source}`)
   out.line(`Schema         ${health.schema_version ?? 'unknown (not readable through this store)'}`)
   out.line(`Secrets        ${secrets.length}`)
@@ -127,6 +144,16 @@ async function checkSchema(version: string | null): Promise<void> {
       `the vault's schema (${version}) is newer than this keywarden knows (${known}): upgrade it, e.g. npm install -g @keywarden/cli`,
     )
   }
+}
+
+/** Where the embedded vault's root key is; undefined for other stores (theirs is the user's). */
+async function rootKeySource(context: CommandContext): Promise<RootKeySource | undefined> {
+  try {
+    if (resolveStoreConfig(context.env).kind !== 'embedded') return undefined
+  } catch {
+    return undefined
+  }
+  return (await embeddedRootKey(context.env)).source
 }
 
 /** Where the configuration points, without credentials; undefined when it cannot say. */

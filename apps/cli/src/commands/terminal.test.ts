@@ -3,7 +3,6 @@
  * once the prompt is shown. Checks the hidden prompt, the newline `get` adds for people, the
  * confirmation of `rm` and `scan --fix`, the warning of `export`, and colour (never with NO_COLOR).
  */
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -13,43 +12,8 @@ import {
   createPostgresTestDatabase,
   type PostgresTestDatabase,
 } from '../../../../packages/core/src/testing/databases.ts'
-import { shellQuote } from '../format.ts'
-import { CLI_PATH, runCli } from '../testing/run-cli.ts'
-
-interface TerminalResult {
-  code: number | null
-  /** stdout and stderr together, as the terminal showed them (with CRLF line ends). */
-  screen: string
-}
-
-/** Runs the CLI on a pseudo-terminal; each step waits for text on the screen, then types. */
-function runInTerminal(
-  args: readonly string[],
-  env: Record<string, string>,
-  steps: ReadonlyArray<{ waitFor: string; type: string }> = [],
-): Promise<TerminalResult> {
-  const command = [process.execPath, CLI_PATH, ...args].map(shellQuote).join(' ')
-  return new Promise((resolve, reject) => {
-    // util-linux script: -q quiet, -e the child's exit code, -c the command; no typescript file.
-    const child = spawn('script', ['-qec', command, '/dev/null'], {
-      env: { PATH: process.env.PATH, TERM: 'xterm', ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-      timeout: 30_000,
-    })
-    let screen = ''
-    let next = 0
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      screen += chunk
-      const step = steps[next]
-      if (step && screen.includes(step.waitFor)) {
-        next++
-        child.stdin.write(step.type)
-      }
-    })
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, screen }))
-  })
-}
+import { runCli } from '../testing/run-cli.ts'
+import { runInTerminal } from '../testing/terminal.ts'
 
 describe.skipIf(process.platform !== 'linux')('keywarden on a terminal', () => {
   let database: PostgresTestDatabase

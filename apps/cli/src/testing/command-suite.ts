@@ -15,6 +15,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ENCODINGS, encodedText } from '../../../../packages/core/src/testing/encodings.ts'
 import { until } from '../../../../packages/core/src/testing/expect.ts'
+import { keychainEnvironment } from '../../../../packages/core/src/testing/keychain.ts'
 import { parseCsv } from './csv.ts'
 import { CLI_PATH, type CliResult, runCli } from './run-cli.ts'
 
@@ -293,7 +294,7 @@ export function defineCommandSuite(backend: SuiteBackend): void {
 
     it('a reader that goes away (`| head -1`) ends the command quietly, exit 0', async () => {
       const child = spawn(process.execPath, [CLI_PATH, 'audit', '--limit', '1000'], {
-        env: { PATH: process.env.PATH, ...env },
+        env: { PATH: process.env.PATH, ...keychainEnvironment(), ...env },
       })
       // Close the read end at once: every write the CLI makes then fails with EPIPE.
       child.stdout.destroy()

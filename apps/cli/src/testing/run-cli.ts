@@ -3,6 +3,7 @@
  */
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { keychainEnvironment } from '../../../../packages/core/src/testing/keychain.ts'
 
 /** The built entry point; tests need `npm run build` first (turbo's test task does it). */
 export const CLI_PATH = fileURLToPath(new URL('../../dist/bin.js', import.meta.url))
@@ -17,7 +18,10 @@ export interface CliResult {
 
 /** Options for {@link runCli}. */
 export interface RunCliOptions {
-  /** The whole environment (nothing is inherited but PATH). */
+  /**
+   * The whole environment: nothing is inherited but PATH and what reaches this run's keychain
+   * (the D-Bus session), so the CLI keeps its root key where a user's would.
+   */
   env?: Record<string, string | undefined>
   /** Written to stdin, which is then closed. Bytes for input that is not UTF-8 text. */
   input?: string | Uint8Array
@@ -34,7 +38,7 @@ export interface RunCliOptions {
 export function runCli(args: readonly string[], options: RunCliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI_PATH, ...args], {
-      env: { PATH: process.env.PATH, ...options.env },
+      env: { PATH: process.env.PATH, ...keychainEnvironment(), ...options.env },
       ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: options.timeoutMs ?? 90_000,

@@ -3,6 +3,7 @@
  * output, send it signals — before collecting how it ended.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
+import { keychainEnvironment } from '../../../../packages/core/src/testing/keychain.ts'
 import { CLI_PATH, type CliResult } from './run-cli.ts'
 
 /** A running CLI. */
@@ -16,13 +17,13 @@ export interface StartedCli {
   result: Promise<CliResult>
 }
 
-/** Spawns `node dist/bin.js ...args` with the given environment (nothing but PATH inherited). */
+/** Spawns `node dist/bin.js ...args` with the given environment (nothing but PATH and the keychain's session inherited). */
 export function startCli(
   args: readonly string[],
   options: { env?: Record<string, string | undefined>; timeoutMs?: number } = {},
 ): StartedCli {
   const child = spawn(process.execPath, [CLI_PATH, ...args], {
-    env: { PATH: process.env.PATH, ...options.env },
+    env: { PATH: process.env.PATH, ...keychainEnvironment(), ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
     timeout: options.timeoutMs ?? 30_000,
   })

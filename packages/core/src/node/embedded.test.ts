@@ -87,8 +87,10 @@ describe('the embedded store', () => {
     if (!existsSync(BUILT_ENTRY)) {
       throw new Error(`${BUILT_ENTRY} is missing: run \`npm run build -w @keywarden/core\` first`)
     }
-    // The key must come from the home, whatever the environment running the tests says.
+    // The key must come from the home, whatever the environment running the tests says; these
+    // cases are about its root.key file (the keychain has root-key/index.test.ts).
     vi.stubEnv('KEYWARDEN_ROOT_KEY', undefined)
+    vi.stubEnv('KEYWARDEN_KEYCHAIN', 'off')
     parent = await createTemporaryHome()
     // A home that does not exist yet: the store makes it.
     home = join(parent, 'home')

@@ -6,9 +6,7 @@
  * it. A lock file holding the owner's pid keeps a second process out, with an explanation; a
  * lock left by a process that died is taken over.
  */
-import { randomBytes } from 'node:crypto'
-import { existsSync } from 'node:fs'
-import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { KeywardenError } from '../errors/index.ts'
@@ -16,15 +14,19 @@ import { runMigrations } from '../migrate/index.ts'
 import type { SecretStore } from '../store/index.ts'
 import { createSqlStore } from '../store/sql.ts'
 import { pgliteConnection } from './connections.ts'
-import { checkVaultHome, DATA_DIR, ROOT_KEY_FILE } from './home/index.ts'
+import { checkVaultHome, DATA_DIR } from './home/index.ts'
 import { loadMigrations } from './migrations.ts'
 import { openPglite } from './pglite.ts'
+import { loadRootKey } from './root-key/index.ts'
 
 /** Options for {@link createEmbeddedStore}. */
 export interface EmbeddedStoreOptions {
   /** Where the vault lives (default `KEYWARDEN_HOME`, else `~/.keywarden`). */
   home?: string
-  /** The root key (64 hex); default `KEYWARDEN_ROOT_KEY`, else `<home>/root.key`, made on first use. */
+  /**
+   * The root key (64 hex); default `KEYWARDEN_ROOT_KEY`, else the home's stored key (its
+   * `root.key`, else the OS keychain; see `loadRootKey`), made on first use.
+   */
   rootKey?: string
 }
 
@@ -38,31 +40,42 @@ export function defaultKeywardenHome(
 /**
  * Opens (creating on first use) the embedded vault and applies the migrations. The home must
  * pass {@link checkVaultHome} first, and a vault that has data but no key is refused with
- * `ROOT_KEY_MISSING`: a new key would open none of its secrets.
+ * `ROOT_KEY_MISSING`: a new key would open none of its secrets. The stored key is read (or
+ * made) holding the vault lock, so two processes opening a new vault at once cannot each
+ * make one.
  */
 export async function createEmbeddedStore(
   options: EmbeddedStoreOptions = {},
 ): Promise<SecretStore> {
+  return (await openEmbeddedVault(options)).store
+}
+
+/** An open embedded vault and the root key it was opened with (for the agent's fingerprint). */
+export interface EmbeddedVault {
+  store: SecretStore
+  rootKey: string
+}
+
+/** {@link createEmbeddedStore}, also answering which key it used (read once, under the lock). */
+export async function openEmbeddedVault(
+  options: EmbeddedStoreOptions = {},
+): Promise<EmbeddedVault> {
   const home = options.home ?? defaultKeywardenHome()
   await checkVaultHome(home, { create: true })
   // An empty KEYWARDEN_ROOT_KEY counts as unset, as it does in resolveStoreConfig.
-  const rootKey =
-    options.rootKey ??
-    (process.env.KEYWARDEN_ROOT_KEY?.trim() || undefined) ??
-    (await readOrCreateRootKey(home))
-  if (!/^[0-9a-fA-F]{64}$/.test(rootKey)) {
-    throw new KeywardenError('ROOT_KEY_INVALID', 'the vault root key must be 64 hex characters')
-  }
+  const givenKey = options.rootKey ?? (process.env.KEYWARDEN_ROOT_KEY?.trim() || undefined)
+  checkRootKey(givenKey)
 
   const lockPath = join(home, 'vault.lock')
   await acquireLock(lockPath, home)
   try {
+    const rootKey = givenKey ?? (await loadRootKey(home)).key
     // Made here, 0700, before PGlite would make it with the umask's 0755: names and
     // descriptions sit in its WAL.
     await mkdir(join(home, DATA_DIR), { recursive: true, mode: 0o700 })
     const db = await openPglite({ dataDir: join(home, DATA_DIR), rootKey })
     await runMigrations(pgliteConnection(db), await loadMigrations())
-    return createSqlStore({
+    const store = createSqlStore({
       kind: 'embedded',
       target: home,
       async query(sql, params) {
@@ -79,45 +92,17 @@ export async function createEmbeddedStore(
         }
       },
     })
+    return { store, rootKey }
   } catch (error) {
     await rm(lockPath, { force: true })
     throw error
   }
 }
 
-async function readOrCreateRootKey(home: string): Promise<string> {
-  const path = join(home, ROOT_KEY_FILE)
-  // Its owner and mode were checked with the home (checkVaultHome).
-  try {
-    return (await readFile(path, 'utf8')).trim()
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+function checkRootKey(rootKey: string | undefined): void {
+  if (rootKey !== undefined && !/^[0-9a-fA-F]{64}$/.test(rootKey)) {
+    throw new KeywardenError('ROOT_KEY_INVALID', 'the vault root key must be 64 hex characters')
   }
-  if (await hasData(home)) {
-    throw new KeywardenError(
-      'ROOT_KEY_MISSING',
-      `the vault in ${home} has data but its root key ${path} is missing: restore that file ` +
-        'from your backup, or set KEYWARDEN_ROOT_KEY to the key. A new key would open none ' +
-        'of the existing secrets, so none is made.',
-    )
-  }
-  const key = randomBytes(32).toString('hex')
-  try {
-    // 'wx': if another process made the key meanwhile, use theirs rather than overwrite it.
-    await writeFile(path, `${key}\n`, { mode: 0o600, flag: 'wx' })
-    await chmod(path, 0o600)
-    return key
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return readOrCreateRootKey(home)
-    throw error
-  }
-}
-
-/** Whether the home holds a vault already: a data directory with anything in it. */
-async function hasData(home: string): Promise<boolean> {
-  const dir = join(home, DATA_DIR)
-  if (!existsSync(dir)) return false
-  return (await readdir(dir)).length > 0
 }
 
 async function acquireLock(lockPath: string, home: string): Promise<void> {

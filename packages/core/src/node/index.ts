@@ -37,4 +37,19 @@ export {
 } from './home/index.ts'
 export { bundledMigrationsDirectory, loadMigrations } from './migrations.ts'
 export { type OpenPgliteOptions, openPglite } from './pglite.ts'
+export {
+  describeRootKey,
+  KEYCHAIN_SERVICE,
+  type KeychainAvailability,
+  keychainAccount,
+  type LoadedRootKey,
+  loadRootKey,
+  moveRootKeyToKeychain,
+  type RootKeyEnvironment,
+  type RootKeyLocation,
+  type RootKeyOptions,
+  type RootKeyReport,
+  readRootKey,
+  restoreRootKey,
+} from './root-key/index.ts'
 export { readSecretFile } from './secret-files/index.ts'

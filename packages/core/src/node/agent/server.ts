@@ -6,12 +6,13 @@
  * out.
  *
  * Trust: the socket is created 0600 inside the 0700 home, so only the vault's owner can
- * connect, and the owner can read root.key anyway: the agent grants nothing new.
+ * connect, and the owner can read the root key anyway (root.key, or ask the keychain): the
+ * agent grants nothing new.
  * @module
  */
-import { readFile, rm, chmod as setMode, lstat as statLink } from 'node:fs/promises'
+import { rm, chmod as setMode, lstat as statLink } from 'node:fs/promises'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
-import { join, resolve as resolvePath } from 'node:path'
+import { resolve as resolvePath } from 'node:path'
 import { errorFromDatabase, KeywardenError } from '../../errors/index.ts'
 import {
   DASHBOARD_FUNCTIONS,
@@ -26,7 +27,7 @@ import type {
   SecretStore,
   StoreSecretInput,
 } from '../../store/index.ts'
-import { createEmbeddedStore } from '../embedded.ts'
+import { openEmbeddedVault } from '../embedded.ts'
 import {
   type AgentReply,
   agentSocketPath,
@@ -95,7 +96,7 @@ export async function serveAgent(options: ServeAgentOptions): Promise<AgentServe
 
   // The lock comes first: only its holder may touch the socket file, so two agents racing
   // can never remove each other's socket.
-  const store = await createEmbeddedStore({
+  const { store, rootKey } = await openEmbeddedVault({
     home,
     ...(options.rootKey === undefined ? {} : { rootKey: options.rootKey }),
   })
@@ -126,7 +127,7 @@ export async function serveAgent(options: ServeAgentOptions): Promise<AgentServe
     idleTimer = setTimeout(() => void close('idle'), idleMs)
   }
 
-  let keyId = ''
+  const keyId = rootKeyId(rootKey)
   const handle = async (socket: Socket, line: string) => {
     let request: unknown
     try {
@@ -262,7 +263,6 @@ export async function serveAgent(options: ServeAgentOptions): Promise<AgentServe
   }
 
   try {
-    keyId = rootKeyId(await effectiveRootKey(home, options.rootKey))
     // Every change made through this agent (or by the database itself) reaches the subscribed
     // connections, so their clients evict their caches as they would with LISTEN/NOTIFY.
     if (store.subscribe) {
@@ -478,15 +478,6 @@ function auditAnchor(value: unknown): AuditAnchor | undefined {
     throw invalid('an anchor is { id, hash }')
   }
   return { id: value.id, hash: value.hash }
-}
-
-/** The key the embedded store picked, in its order: option, environment, root.key. */
-async function effectiveRootKey(home: string, rootKey: string | undefined): Promise<string> {
-  return (
-    rootKey ??
-    (process.env.KEYWARDEN_ROOT_KEY?.trim() || undefined) ??
-    (await readFile(join(home, 'root.key'), 'utf8')).trim()
-  )
 }
 
 /**
