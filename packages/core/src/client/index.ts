@@ -202,6 +202,11 @@ export interface VaultClient {
   setDoorPolicy(rule: DoorPolicyRule): Promise<void>
   /** Drops one rule; false when there was none. */
   deleteDoorPolicy(doorPattern: string, secretPattern: string): Promise<boolean>
+  /**
+   * One operation of the OAuth authorization server's state (`SecretStore.oauthCall`); use the
+   * typed operations of `createOAuthVault` (`src/oauth/`) rather than this.
+   */
+  oauthCall(operation: string, args: Record<string, unknown>): Promise<unknown>
   /** Drops one name, or everything, from the cache. */
   clearSecretCache(name?: string): void
   /**
@@ -654,6 +659,10 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
 
     async deleteDoorPolicy(doorPattern, secretPattern) {
       return (await store()).deleteDoorPolicy(doorPattern, secretPattern, accessor())
+    },
+
+    async oauthCall(operation, args) {
+      return (await store()).oauthCall(operation, args)
     },
 
     recordAccess({ secretName, accessType, success, errorMessage }) {

@@ -74,6 +74,7 @@ export const STORE_METHODS = [
   'listDoorPolicies',
   'setDoorPolicy',
   'deleteDoorPolicy',
+  'oauthCall',
   'ping',
   'schemaVersion',
 ] as const
