@@ -278,9 +278,11 @@ RETURNS jsonb
       'created_at', r.created_at, 'expires_at', r.expires_at)
   $$;
 
--- {client_id, redirect_uri, scopes, resource, code_challenge, state, csrf_hash} → the pending
--- request. The redirect URI must be one the client registered, exactly. A request lives 15
--- minutes; a client has at most 20 pending at once.
+-- {client_id, redirect_uri, response_type, scopes, resource, expected_resource, code_challenge,
+-- code_challenge_method, state, csrf_hash} → the pending request. The redirect URI must be one
+-- the client registered, exactly (checked first: the other refusals may then be sent there); the
+-- response type `code`, PKCE `S256`, and the resource this server's (RFC 8707). A request lives
+-- 15 minutes; a client has at most 20 pending at once.
 CREATE FUNCTION keywarden.oauth_begin_authorization(arguments jsonb) RETURNS jsonb
   LANGUAGE plpgsql
   SET search_path = pg_catalog, pg_temp
@@ -298,6 +300,14 @@ CREATE FUNCTION keywarden.oauth_begin_authorization(arguments jsonb) RETURNS jso
       RETURN keywarden.oauth_refuse(client.door, 'invalid_redirect_uri',
         'redirect_uri is not one the client registered');
     END IF;
+    IF arguments ->> 'response_type' IS DISTINCT FROM 'code' THEN
+      RETURN keywarden.oauth_refuse(client.door, 'unsupported_response_type',
+        'only the authorization code flow (response_type=code) is offered');
+    END IF;
+    IF arguments ->> 'code_challenge_method' IS DISTINCT FROM 'S256' THEN
+      RETURN keywarden.oauth_refuse(client.door, 'invalid_request',
+        'PKCE with code_challenge_method=S256 is required');
+    END IF;
     IF scopes IS NULL OR pg_catalog.cardinality(scopes) = 0
        OR NOT scopes <@ keywarden.oauth_scopes() THEN
       RETURN keywarden.oauth_refuse(client.door, 'invalid_scope',
@@ -307,8 +317,10 @@ CREATE FUNCTION keywarden.oauth_begin_authorization(arguments jsonb) RETURNS jso
       RETURN keywarden.oauth_refuse(client.door, 'invalid_request',
         'code_challenge must be an S256 PKCE challenge');
     END IF;
-    IF coalesce(arguments ->> 'resource', '') = '' THEN
-      RETURN keywarden.oauth_refuse(client.door, 'invalid_target', 'resource is required');
+    IF coalesce(arguments ->> 'resource', '') = ''
+       OR arguments ->> 'resource' IS DISTINCT FROM arguments ->> 'expected_resource' THEN
+      RETURN keywarden.oauth_refuse(client.door, 'invalid_target',
+        'resource must be this server''s MCP endpoint');
     END IF;
     DELETE FROM keywarden.oauth_requests r
      WHERE r.expires_at < pg_catalog.now() - interval '1 day';

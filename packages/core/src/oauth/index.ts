@@ -211,9 +211,14 @@ export interface OAuthVault {
   beginAuthorization(input: {
     clientId: string
     redirectUri: string
+    responseType: string | undefined
     scopes: string[]
+    /** What the client asked for (RFC 8707). */
     resource: string
-    codeChallenge: string
+    /** This server's MCP endpoint: the only resource granted. */
+    expectedResource: string
+    codeChallenge: string | undefined
+    codeChallengeMethod: string | undefined
     state: string | undefined
     csrfToken: string
   }): Promise<OAuthRequest | OAuthRefusal>
@@ -277,9 +282,12 @@ export function createOAuthVault(client: VaultClient): OAuthVault {
       return call('begin_authorization', {
         client_id: input.clientId,
         redirect_uri: input.redirectUri,
+        response_type: input.responseType ?? null,
         scopes: input.scopes,
         resource: input.resource,
-        code_challenge: input.codeChallenge,
+        expected_resource: input.expectedResource,
+        code_challenge: input.codeChallenge ?? null,
+        code_challenge_method: input.codeChallengeMethod ?? null,
         ...(input.state !== undefined ? { state: input.state } : {}),
         csrf_hash: await sha256Hex(input.csrfToken),
       })

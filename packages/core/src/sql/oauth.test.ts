@@ -11,6 +11,8 @@ import { type SqlBackend, sqlBackends, sqlError } from '../testing/sql-backends.
 const REDIRECT = 'https://claude.ai/api/mcp/auth_callback'
 const RESOURCE = 'https://vault.example/functions/v1/chatgpt-plugin/mcp'
 const VERIFIER = 'a-verifier-of-at-least-43-characters-0123456789'
+/** The rest of a valid authorization request. */
+const FLOW = { response_type: 'code', code_challenge_method: 'S256', expected_resource: RESOURCE }
 
 type Answer = Record<string, unknown>
 
@@ -68,6 +70,7 @@ describe.each(await sqlBackends())('OAuth state on $kind', ({ create }) => {
       redirect_uri: REDIRECT,
       scopes,
       resource: RESOURCE,
+      ...FLOW,
       code_challenge: await pkceChallenge(VERIFIER),
       state: 'client-state',
       csrf_hash: await sha256Hex(csrf),
@@ -202,6 +205,7 @@ describe.each(await sqlBackends())('OAuth state on $kind', ({ create }) => {
           redirect_uri: uri,
           scopes: ['secrets:use'],
           resource: RESOURCE,
+          ...FLOW,
           code_challenge: await pkceChallenge(VERIFIER),
           csrf_hash: await sha256Hex('csrf'),
         }),
@@ -210,6 +214,41 @@ describe.each(await sqlBackends())('OAuth state on $kind', ({ create }) => {
     const audit = await auditSince(start)
     expect(audit).toHaveLength(3)
     expect(audit.every((row) => row.access_type === 'oauth_refused' && !row.success)).toBe(true)
+  })
+
+  it('refuses plain PKCE, another response type and another resource, audited', async () => {
+    const client = await call('register_client', {
+      client_name: 'Strict',
+      redirect_uris: [REDIRECT],
+    })
+    const begin = async (overrides: Answer) =>
+      call('begin_authorization', {
+        client_id: client.client_id,
+        redirect_uri: REDIRECT,
+        scopes: ['secrets:use'],
+        resource: RESOURCE,
+        ...FLOW,
+        code_challenge: await pkceChallenge(VERIFIER),
+        csrf_hash: await sha256Hex('csrf'),
+        ...overrides,
+      })
+    const start = await lastAuditId()
+    expect(await begin({ code_challenge_method: 'plain' })).toMatchObject({
+      error: 'invalid_request',
+    })
+    expect(await begin({ response_type: 'token' })).toMatchObject({
+      error: 'unsupported_response_type',
+    })
+    expect(await begin({ resource: 'https://elsewhere.example/mcp' })).toMatchObject({
+      error: 'invalid_target',
+    })
+    expect(await begin({ scopes: ['secrets:everything'] })).toMatchObject({
+      error: 'invalid_scope',
+    })
+    const audit = await auditSince(start)
+    expect(audit.map((row) => `${row.accessed_by} ${row.access_type}`)).toEqual(
+      Array(4).fill(`${client.door} oauth_refused`),
+    )
   })
 
   it('does not approve without the owner code, and ends the request after 5 wrong ones', async () => {
@@ -223,6 +262,7 @@ describe.each(await sqlBackends())('OAuth state on $kind', ({ create }) => {
       redirect_uri: REDIRECT,
       scopes: ['secrets:use'],
       resource: RESOURCE,
+      ...FLOW,
       code_challenge: await pkceChallenge(VERIFIER),
       csrf_hash: await sha256Hex(csrf),
     })
@@ -264,6 +304,7 @@ describe.each(await sqlBackends())('OAuth state on $kind', ({ create }) => {
       redirect_uri: REDIRECT,
       scopes: ['secrets:use'],
       resource: RESOURCE,
+      ...FLOW,
       code_challenge: await pkceChallenge(VERIFIER),
       state: 's',
       csrf_hash: await sha256Hex(csrf),
