@@ -527,6 +527,7 @@ export function restrictToDoor(client: VaultClient, options: DoorOptions): DoorC
       }
       return client.oauthCall(operation, args)
     },
+    withAccessor: (accessedBy) => restrictToDoor(client.withAccessor(accessedBy), options),
     clearSecretCache: (name) => client.clearSecretCache(name),
     recordAccess: (event) => client.recordAccess(event),
     commitAccess: (events) => client.commitAccess(events),
