@@ -70,6 +70,14 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'show and edit what each door (cli, edge, mcp:<client>) may do with each secret',
     load: () => import('./commands/policy.ts'),
   },
+  connect: {
+    summary: 'approve a remote MCP client (ChatGPT, Claude.ai): `connect approve [ID]`',
+    load: () => import('./commands/connect.ts'),
+  },
+  connections: {
+    summary: 'list the OAuth connections of remote MCP clients, or --revoke one',
+    load: () => import('./commands/connections.ts'),
+  },
   'mcp-config': {
     summary: 'set up Claude Desktop: the keywarden-mcp entry, and wrapping servers with tokens',
     load: () => import('./commands/mcp-config.ts'),
