@@ -439,6 +439,29 @@ describe('discovery and the static bearer beside OAuth', () => {
     )
   })
 
+  it('registers public clients only, with safe redirect URIs', async () => {
+    const register = (body: unknown) =>
+      fetch(`${server.url}/oauth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      })
+    for (const uri of ['http://evil.example/cb', 'javascript:alert(1)', 'https://a.example/#x']) {
+      const refused = await register({ client_name: 'Bad', redirect_uris: [uri] })
+      expect(refused.status).toBe(400)
+      expect(await refused.json()).toMatchObject({ error: 'invalid_redirect_uri' })
+    }
+    const confidential = await register({
+      client_name: 'Wants a secret',
+      redirect_uris: ['https://a.example/cb'],
+      token_endpoint_auth_method: 'client_secret_basic',
+    })
+    expect(confidential.status).toBe(201)
+    const body = (await confidential.json()) as Record<string, unknown>
+    expect(body.token_endpoint_auth_method).toBe('none')
+    expect(body).not.toHaveProperty('client_secret')
+  })
+
   it('keeps the static bearer working on /mcp', async () => {
     const response = await mcpCall(tokens.bearer, 'tools/list')
     expect(response.status).toBe(200)
