@@ -209,7 +209,8 @@ export interface VaultClient {
   oauthCall(operation: string, args: Record<string, unknown>): Promise<unknown>
   /**
    * The same client (store, cache, audit buffer) acting under another accessor: what a door
-   * that serves many callers (the edge plugin's OAuth connections) audits each one as.
+   * that serves many callers (the edge plugin's OAuth connections) audits each one as. Closing
+   * a view closes the client.
    */
   withAccessor(accessedBy: string): VaultClient
   /** Drops one name, or everything, from the cache. */
