@@ -82,6 +82,14 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'show and edit what each door (cli, edge, mcp:<client>) may do with each secret',
     load: () => import('./commands/policy.ts'),
   },
+  connect: {
+    summary: 'approve a remote MCP client (ChatGPT, Claude.ai): `connect approve [ID]`',
+    load: () => import('./commands/connect.ts'),
+  },
+  connections: {
+    summary: 'list the OAuth connections of remote MCP clients, or --revoke one',
+    load: () => import('./commands/connections.ts'),
+  },
   'mcp-config': {
     summary:
       'set up MCP clients (Claude Desktop, Claude Code, Cursor, VS Code, Windsurf, Codex, Gemini): the keywarden-mcp entry, and (un)wrapping servers with tokens',

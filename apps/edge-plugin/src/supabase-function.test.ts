@@ -8,9 +8,16 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { createServer } from 'node:http'
 import { createRequire } from 'node:module'
+import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  createOAuthVault,
+  createVaultClient,
+  pkceChallenge,
+} from '../../../packages/core/src/index.ts'
 import { until } from '../../../packages/core/src/testing/expect.ts'
 import {
   createTestStore,
@@ -32,11 +39,21 @@ let deno: ChildProcess
 let url: string
 let output = ''
 
+/** A free loopback port: the function's public URL (the OAuth issuer) must be known up front. */
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
 beforeAll(async () => {
   store = await createTestStore('supabase')
   await store.store.storeSecret('plugin_bearer_token', tokens.bearer, {}, 'test')
   await store.store.storeSecret('github_token', tokens.github, {}, 'test')
   github = await startGitHubDouble(tokens.github)
+  const port = await freePort()
   deno = spawn(
     process.execPath,
     [
@@ -61,7 +78,8 @@ beforeAll(async () => {
         // through a TLS-inspecting proxy trust it through the system store (as Node does here).
         DENO_TLS_CA_STORE: 'system,mozilla',
         ...(process.env.SSL_CERT_FILE ? { SSL_CERT_FILE: process.env.SSL_CERT_FILE } : {}),
-        PORT: '0',
+        PORT: String(port),
+        PLUGIN_PUBLIC_URL: `http://127.0.0.1:${port}/chatgpt-plugin`,
         SUPABASE_URL: store.url,
         SUPABASE_SERVICE_ROLE_KEY: store.serviceRoleKey,
         GITHUB_API_URL: github.url,
@@ -182,5 +200,128 @@ describe('the chatgpt-plugin Edge Function under Deno', () => {
     expect(response.status).toBe(200)
     expect(response.headers.get('access-control-allow-origin')).toBe('https://chatgpt.com')
     expect(((await response.json()) as { openapi: string }).openapi).toBe('3.1.0')
+  })
+})
+
+describe('OAuth for remote MCP clients, under Deno against the supabase store', () => {
+  const REDIRECT = 'https://claude.ai/api/mcp/auth_callback'
+  const VERIFIER = 'deno-verifier-with-at-least-43-characters-0123456789'
+  const form = (fields: Record<string, string>) => new URLSearchParams(fields)
+
+  it('discovers, registers, approves with the owner code, exchanges, calls MCP and refreshes', async () => {
+    const challenge = await fetch(`${url}/mcp`, { method: 'POST', body: '{}' })
+    expect(challenge.status).toBe(401)
+    const metadataUrl = /resource_metadata="([^"]+)"/.exec(
+      challenge.headers.get('www-authenticate') ?? '',
+    )?.[1]
+    const resource = (await (await fetch(metadataUrl ?? '')).json()) as {
+      resource: string
+      authorization_servers: string[]
+    }
+    expect(resource.resource).toBe(`${url}/mcp`)
+    const issuer = resource.authorization_servers[0] ?? ''
+    const server = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as {
+      registration_endpoint: string
+      authorization_endpoint: string
+      token_endpoint: string
+    }
+
+    const registered = await fetch(server.registration_endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ client_name: 'Claude', redirect_uris: [REDIRECT] }),
+    })
+    expect(registered.status).toBe(201)
+    const { client_id: clientId } = (await registered.json()) as { client_id: string }
+
+    const authorize = new URL(server.authorization_endpoint)
+    for (const [key, value] of Object.entries({
+      response_type: 'code',
+      client_id: clientId,
+      redirect_uri: REDIRECT,
+      scope: 'secrets:metadata',
+      state: 'deno',
+      code_challenge: await pkceChallenge(VERIFIER),
+      code_challenge_method: 'S256',
+      resource: resource.resource,
+    })) {
+      authorize.searchParams.set(key, value)
+    }
+    const page = await fetch(authorize)
+    expect(page.status).toBe(200)
+    expect(page.headers.get('x-frame-options')).toBe('DENY')
+    const html = await page.text()
+    const field = (name: string) =>
+      new RegExp(`name="${name}" value="([^"]+)"`).exec(html)?.[1] ?? ''
+    // The owner's CLI, through the same supabase store.
+    const owner = createVaultClient({ store: store.store, accessedBy: 'cli' })
+    const issued = await createOAuthVault(owner).issueOwnerCode(field('request_id'))
+    const consent = await fetch(`${url}/oauth/consent`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        cookie: (page.headers.get('set-cookie') ?? '').split(';')[0] ?? '',
+      },
+      body: form({
+        request_id: field('request_id'),
+        csrf_token: field('csrf_token'),
+        decision: 'approve',
+        owner_code: issued?.ownerCode ?? '',
+        scope: 'secrets:metadata',
+      }),
+    })
+    expect(consent.status).toBe(303)
+    const code = new URL(consent.headers.get('location') ?? '').searchParams.get('code') ?? ''
+
+    const token = async (fields: Record<string, string>) =>
+      (await (
+        await fetch(server.token_endpoint, { method: 'POST', body: form(fields) })
+      ).json()) as Record<string, string>
+    const tokens = await token({
+      grant_type: 'authorization_code',
+      client_id: clientId,
+      code,
+      code_verifier: VERIFIER,
+      redirect_uri: REDIRECT,
+      resource: resource.resource,
+    })
+    expect(tokens).toMatchObject({ token_type: 'Bearer', scope: 'secrets:metadata' })
+
+    const call = (accessToken: string) =>
+      fetch(`${url}/mcp`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${accessToken}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 2,
+          method: 'tools/call',
+          params: { name: 'list_secrets', arguments: {} },
+        }),
+      })
+    const listed = await call(tokens.access_token ?? '')
+    expect(listed.status).toBe(200)
+    expect(JSON.stringify(await listed.json())).toContain('github_token')
+
+    const refreshed = await token({
+      grant_type: 'refresh_token',
+      client_id: clientId,
+      refresh_token: tokens.refresh_token ?? '',
+    })
+    expect(refreshed.refresh_token).not.toBe(tokens.refresh_token)
+    expect((await call(refreshed.access_token ?? '')).status).toBe(200)
+    // The rotated refresh token again: the whole connection goes.
+    expect(
+      await token({
+        grant_type: 'refresh_token',
+        client_id: clientId,
+        refresh_token: tokens.refresh_token ?? '',
+      }),
+    ).toMatchObject({ error: 'invalid_grant' })
+    expect((await call(refreshed.access_token ?? '')).status).toBe(401)
   })
 })

@@ -31,8 +31,9 @@ import { ApiError, errorBody, errorResponse, validationMessage } from '../errors
 import { GITHUB_TOKEN_SECRET } from '../github/client.ts'
 import { createGitHub, registerGitHubRoutes } from '../github/index.ts'
 import { registerMcpRoutes } from '../mcp/index.ts'
-import { registerMetaRoutes } from '../meta/index.ts'
+import { checkPublicUrl, registerMetaRoutes } from '../meta/index.ts'
 import { registerMonitoringRoutes } from '../monitoring/index.ts'
+import { registerOAuthRoutes } from '../oauth/index.ts'
 import { preparedSecureHeaders } from '../secure-headers/index.ts'
 import { createMetadataCache, registerVaultRoutes } from '../vault/index.ts'
 
@@ -99,11 +100,12 @@ export function createApp(options: CreateAppOptions) {
     windowMs: config.authFailureWindowMs,
     now,
   }
+  // One count for every token: alternating between the routes (or OAuth) buys no more guesses.
+  const limiter = new FailureLimiter(limits)
   const authOptions = {
     client,
     ...limits,
-    // One count for both tokens: alternating between the routes buys no more guesses.
-    limiter: new FailureLimiter(limits),
+    limiter,
     ...(options.identifyClient ? { identify: options.identifyClient } : {}),
   }
   const auth = createBearerAuth(authOptions)
@@ -129,9 +131,24 @@ export function createApp(options: CreateAppOptions) {
     auth: cronAuth,
     ...(config.webhookUrl ? { webhookUrl: config.webhookUrl } : {}),
   })
+  // OAuth for remote MCP clients, only where the public URL is known (issuer and resource
+  // must never come from a request's Host).
+  const oauth =
+    config.publicUrl === undefined
+      ? undefined
+      : registerOAuthRoutes(app, {
+          client,
+          publicUrl: checkPublicUrl(config.publicUrl),
+          accessTtlSeconds: config.oauthAccessTokenTtlSeconds,
+          refreshTtlSeconds: config.oauthRefreshTokenTtlSeconds,
+          limiter,
+          ownCredentials: [GITHUB_TOKEN_SECRET],
+          ...(options.identifyClient ? { identify: options.identifyClient } : {}),
+        })(auth)
   registerMcpRoutes(app, {
     client: agent,
-    auth,
+    auth: oauth?.middleware ?? auth,
+    ...(oauth ? { connectionOf: oauth.connectionOf } : {}),
     version: config.version,
     onRequestDone: () => metadata.clear(),
   })

@@ -41,6 +41,10 @@ export interface EdgePluginConfig {
   maxGlobalAuthFailures: number
   /** The failure window in ms. Default one hour. */
   authFailureWindowMs: number
+  /** Lifetime of an OAuth access token, in seconds. Default 3600 (an hour). */
+  oauthAccessTokenTtlSeconds: number
+  /** Lifetime of an OAuth refresh token, in seconds (each refresh rotates it). Default 30 days. */
+  oauthRefreshTokenTtlSeconds: number
   /** How long `/secrets` may serve listed metadata from memory, in ms. Default 10 s; 0 disables. */
   metadataCacheMs: number
   /** The legacy manifest's `verification_tokens.openai`, if ChatGPT gave one. */
@@ -61,6 +65,8 @@ export const DEFAULT_CONFIG: Readonly<EdgePluginConfig> = Object.freeze({
   maxAuthFailures: 5,
   maxGlobalAuthFailures: 100,
   authFailureWindowMs: 60 * 60 * 1000,
+  oauthAccessTokenTtlSeconds: 3600,
+  oauthRefreshTokenTtlSeconds: 30 * 86_400,
   metadataCacheMs: 10_000,
 })
 

@@ -10,17 +10,20 @@
  * @module
  */
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi'
-import { EDGE_DOOR, type VaultClient } from '@keywarden/core'
+import type { DoorClient } from '@keywarden/core'
 import { createKeywardenMcpServer } from '@keywarden/mcp-server'
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'
-import type { MiddlewareHandler } from 'hono'
+import type { Context, MiddlewareHandler } from 'hono'
 import { errorResponses, PROTECTED_ERRORS } from '../errors/index.ts'
 import { withSecureHeaders } from '../secure-headers/index.ts'
 
 /** What the MCP route needs. */
 export interface McpRouteDeps {
-  client: VaultClient
+  /** The `edge` door's client, for the static bearer. */
+  client: DoorClient
   auth: MiddlewareHandler
+  /** The door client of a request's OAuth connection (`oauth:<client name>`), if it has one. */
+  connectionOf?: (c: Context) => DoorClient | undefined
   /** Announced at initialize. */
   version: string
   /** Called after each request: its tools may have changed secrets. */
@@ -55,8 +58,9 @@ export function registerMcpRoutes(app: OpenAPIHono, deps: McpRouteDeps) {
       },
     }),
     async (c) => {
-      const server = createKeywardenMcpServer(deps.client, {
-        door: EDGE_DOOR,
+      const client = deps.connectionOf?.(c) ?? deps.client
+      const server = createKeywardenMcpServer(client, {
+        door: client.door,
         name: 'keywarden-edge',
         version: deps.version,
       })

@@ -230,6 +230,17 @@ export interface VaultClient {
   setDoorPolicy(rule: DoorPolicyRule): Promise<void>
   /** Drops one rule; false when there was none. */
   deleteDoorPolicy(doorPattern: string, secretPattern: string): Promise<boolean>
+  /**
+   * One operation of the OAuth authorization server's state (`SecretStore.oauthCall`); use the
+   * typed operations of `createOAuthVault` (`src/oauth/`) rather than this.
+   */
+  oauthCall(operation: string, args: Record<string, unknown>): Promise<unknown>
+  /**
+   * The same client (store, cache, audit buffer) acting under another accessor: what a door
+   * that serves many callers (the edge plugin's OAuth connections) audits each one as. Closing
+   * a view closes the client.
+   */
+  withAccessor(accessedBy: string): VaultClient
   /** Drops one name, or everything, from the cache. */
   clearSecretCache(name?: string): void
   /**
@@ -311,7 +322,8 @@ export function runtimeEnvironment(): Environment {
 export function createVaultClient(options: VaultClientOptions = {}): VaultClient {
   const env = options.env ?? runtimeEnvironment()
   const { accessedBy: accessorOption = 'keywarden' } = options
-  const accessor = typeof accessorOption === 'function' ? accessorOption : () => accessorOption
+  const defaultAccessor =
+    typeof accessorOption === 'function' ? accessorOption : () => accessorOption
   const now = options.now ?? Date.now
   const envFallback = options.envFallback ?? true
   const envNames = options.envNames ?? {}
@@ -369,6 +381,9 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
     now,
     write: async (events) => (await store()).logAccessBatch(events),
   })
+  // Everything that names who asks, built once per accessor: `withAccessor` gives a door's
+  // request a view under its own name that shares this client's store, cache and audit buffer.
+  const build = (accessor: () => string): VaultClient => {
   const record = (event: Omit<AuditEventInput, 'accessed_by'> & { accessed_by?: string }) => {
     // Set on the caller's fresh literal rather than spread into a copy: this runs on every hit.
     event.accessed_by = accessor()
@@ -459,6 +474,8 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
     get accessedBy() {
       return accessor()
     },
+
+      withAccessor: (accessedBy) => build(() => accessedBy),
 
     async getSecret(name, { version = 'current' } = {}) {
       validateSecretName(name)
@@ -712,6 +729,10 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
       return (await store()).deleteDoorPolicy(doorPattern, secretPattern, accessor())
     },
 
+      async oauthCall(operation, args) {
+        return (await store()).oauthCall(operation, args)
+      },
+
     recordAccess({ secretName, accessType, success, errorMessage }) {
       validateSecretName(secretName)
       record({
@@ -723,7 +744,9 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
     },
 
     async commitAccess(events) {
-      const list: readonly AccessEvent[] = Array.isArray(events) ? events : [events as AccessEvent]
+        const list: readonly AccessEvent[] = Array.isArray(events)
+          ? events
+          : [events as AccessEvent]
       for (const { secretName } of list) validateSecretName(secretName)
       const by = accessor()
       await audit.commit(
@@ -808,6 +831,10 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
       )
     }
   }
+    return client
+  }
+
+  const client = build(defaultAccessor)
 
   const knownNames = () => [
     ...new Set([

@@ -292,6 +292,7 @@ INSERT INTO awkward VALUES (1, E'it\\'s; here'), (2, 'it''s; there');
         'list_secret_names',
         'list_secret_names_json',
         'log_secret_access_batch',
+        'oauth_call',
         'promote_staged_rotation',
         'purge_expired_previous',
         'query_secret_access_log',

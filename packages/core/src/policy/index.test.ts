@@ -5,12 +5,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createVaultClient, type VaultClient } from '../client/index.ts'
+import { rightsForScopes } from '../oauth/index.ts'
 import type { DoorPolicyRule, SecretMetadata, SecretStore } from '../store/index.ts'
 import { rejection } from '../testing/expect.ts'
 import { createTestStore, type TestStore } from '../testing/stores.ts'
 import {
   CLI_DOOR,
+  capRights,
   decideAccess,
+  defaultRights,
   isKeywardenCredential,
   matchesPattern,
   restrictToDoor,
@@ -74,6 +77,44 @@ describe('the decision', () => {
     expect(ruleFor(rules, 'mcp:other', 'github_token')).toBe(rules[2])
     expect(ruleFor(rules, 'mcp:other', 'openai')).toBe(rules[1])
     expect(ruleFor(rules, 'edge', 'openai')).toBe(rules[0])
+  })
+
+  it("caps a door by its ceiling (an OAuth connection's scopes), naming the scope", () => {
+    const ceiling = rightsForScopes(['secrets:metadata'])
+    const rules = [rule('oauth:*', '*', { canWrite: true, canReveal: true })]
+    const refused = decideAccess({
+      door: 'oauth:claude',
+      action: 'create',
+      name: 'new_one',
+      secret: null,
+      rules,
+      ceiling,
+    })
+    expect(refused).toMatchObject({ allowed: false, floor: false })
+    expect(refused.allowed === false && refused.fix).toContain('secrets:write')
+    expect(
+      decideAccess({
+        door: 'oauth:claude',
+        action: 'read_metadata',
+        name: 'x',
+        secret: null,
+        rules,
+        ceiling,
+      }),
+    ).toEqual({ allowed: true })
+    // The ceiling never grants what the rules take away.
+    const all = rightsForScopes(['secrets:metadata', 'secrets:use', 'secrets:write'])
+    expect(
+      decideAccess({
+        door: 'oauth:claude',
+        action: 'reveal',
+        name: 'x',
+        secret: metadata('x'),
+        rules: [rule('oauth:claude', '*', { canReveal: false })],
+        ceiling: all,
+      }).allowed,
+    ).toBe(false)
+    expect(capRights(defaultRights('oauth:claude'), all)).toEqual(defaultRights('oauth:claude'))
   })
 
   it('gives agent doors no writes to existing secrets by default, and the CLI everything', () => {

@@ -144,6 +144,22 @@ export function rightsFor(
   return rights
 }
 
+/**
+ * `rights` limited to `ceiling` (each right only where both grant it): what an OAuth
+ * connection's scopes leave of its door's rights. Without a ceiling, `rights` as they are.
+ */
+export function capRights(rights: DoorRights, ceiling: DoorRights | undefined): DoorRights {
+  if (!ceiling) return rights
+  return {
+    canReadMetadata: rights.canReadMetadata && ceiling.canReadMetadata,
+    canUseHosts: rights.canUseHosts && ceiling.canUseHosts,
+    canUseCommands: rights.canUseCommands && ceiling.canUseCommands,
+    canReveal: rights.canReveal && ceiling.canReveal,
+    canWrite: rights.canWrite && ceiling.canWrite,
+    canCreate: rights.canCreate && ceiling.canCreate,
+  }
+}
+
 /** The {@link DoorRights} field of `action`. */
 function rightOf(action: DoorAction): keyof DoorRights {
   return DOOR_RIGHTS.find((entry) => entry.action === action)?.right as keyof DoorRights
@@ -186,6 +202,8 @@ export function decideAccess(input: {
   rules: readonly DoorPolicyRule[]
   /** Names this door itself reads as credentials (see {@link DoorOptions.ownCredentials}). */
   ownCredentials?: readonly string[]
+  /** The most this door may do whatever the rules say (see {@link DoorOptions.ceiling}). */
+  ceiling?: DoorRights
 }): AccessDecision {
   const { door, action, name, secret, rules } = input
   const sensitive = action === 'write' || action === 'create' || action === 'reveal'
@@ -217,14 +235,29 @@ export function decideAccess(input: {
   }
   // Writing a secret that does not exist changes nothing: the store answers SECRET_NOT_FOUND.
   if (action === 'write' && secret === null) return { allowed: true }
-  const rights = rightsFor(rules, door, name)
-  if (rights[rightOf(action)]) return { allowed: true }
+  const ruled = rightsFor(rules, door, name)
+  if (capRights(ruled, input.ceiling)[rightOf(action)]) return { allowed: true }
+  if (ruled[rightOf(action)]) {
+    return {
+      allowed: false,
+      floor: false,
+      reason: `the ${door} connection was not granted the scope to ${ACTION_WORDS[action]} ${name}`,
+      fix: `the user can connect again and approve ${scopeFor(action)}`,
+    }
+  }
   return {
     allowed: false,
     floor: false,
     reason: `the door policy does not let ${door} ${ACTION_WORDS[action]} ${name}`,
     fix: `the user can allow it with \`${allowCommand(door, name, action)}\``,
   }
+}
+
+/** The OAuth scope that carries `action` (see `src/oauth/`'s `rightsForScopes`). */
+function scopeFor(action: DoorAction): string {
+  if (action === 'read_metadata') return 'secrets:metadata'
+  if (action === 'write' || action === 'create') return 'secrets:write'
+  return 'secrets:use'
 }
 
 /** Options for {@link restrictToDoor}. */
@@ -245,6 +278,11 @@ export interface DoorOptions {
    * environment, and so choose the door's identity.
    */
   ownCredentials?: readonly string[]
+  /**
+   * The most the door may do, whatever the rules grant: an OAuth connection's scopes
+   * (`rightsForScopes`). Refusals it causes name the missing scope.
+   */
+  ceiling?: DoorRights
 }
 
 /** A {@link VaultClient} restricted to one door's rights; see {@link restrictToDoor}. */
@@ -292,6 +330,9 @@ export function restrictToDoor(client: VaultClient, options: DoorOptions): DoorC
     return loaded
   }
 
+  const rightsOf = (loaded: readonly DoorPolicyRule[], door: string, name: string) =>
+    capRights(rightsFor(loaded, door, name), options.ceiling)
+
   const find = async (name: string) =>
     (await client.listSecrets()).find((secret) => secret.name === name) ?? null
 
@@ -320,7 +361,7 @@ export function restrictToDoor(client: VaultClient, options: DoorOptions): DoorC
     if (
       known === undefined &&
       !isAgentDoor(door) &&
-      rightsFor(loaded, door, name)[rightOf(action)]
+      rightsOf(loaded, door, name)[rightOf(action)]
     ) {
       return null
     }
@@ -332,6 +373,7 @@ export function restrictToDoor(client: VaultClient, options: DoorOptions): DoorC
       secret,
       rules: loaded,
       ...(options.ownCredentials ? { ownCredentials: options.ownCredentials } : {}),
+      ...(options.ceiling ? { ceiling: options.ceiling } : {}),
     })
     if (!decision.allowed) await refuse(name, action, decision.reason, decision.fix)
     return secret
@@ -355,7 +397,7 @@ export function restrictToDoor(client: VaultClient, options: DoorOptions): DoorC
   const authorizeStore = async (name: string, metadata: StoreSecretInput) => {
     validateSecretName(name)
     await refuseAccessFields(name, metadata)
-    const rights = rightsFor(await rules(), doorName(), name)
+    const rights = rightsOf(await rules(), doorName(), name)
     if (!isAgentDoor(doorName()) && rights.canWrite && rights.canCreate) return
     const secret = await find(name)
     await authorize(secret === null ? 'create' : 'write', name, secret)
@@ -366,20 +408,20 @@ export function restrictToDoor(client: VaultClient, options: DoorOptions): DoorC
     const door = doorName()
     return items.filter((item) => {
       const name = nameOf(item)
-      return name === null || name === '*' || rightsFor(loaded, door, name).canReadMetadata
+      return name === null || name === '*' || rightsOf(loaded, door, name).canReadMetadata
     })
   }
 
   /** Refuses (audited) a door that may not read `name`'s metadata. */
   const authorizeMetadata = async (name: string): Promise<void> => {
-    if (!rightsFor(await rules(), doorName(), name).canReadMetadata) {
+    if (!rightsOf(await rules(), doorName(), name).canReadMetadata) {
       await authorize('read_metadata', name, null)
     }
   }
 
   const effective = (secret: SecretMetadata, loaded: readonly DoorPolicyRule[]): SecretMetadata => {
     const door = doorName()
-    const rights = rightsFor(loaded, door, secret.name)
+    const rights = rightsOf(loaded, door, secret.name)
     const own =
       isAgentDoor(door) &&
       (secret.protected ||
@@ -403,7 +445,7 @@ export function restrictToDoor(client: VaultClient, options: DoorOptions): DoorC
     authorize: (action, name) => authorize(action, name),
     async rights(name) {
       validateSecretName(name)
-      return rightsFor(await rules(), doorName(), name)
+      return rightsOf(await rules(), doorName(), name)
     },
     getSecret: (name, getOptions) => client.getSecret(name, getOptions),
     getSecrets: (names): Promise<Map<string, SecretResult>> => client.getSecrets(names),
@@ -445,7 +487,7 @@ export function restrictToDoor(client: VaultClient, options: DoorOptions): DoorC
       const [secrets, loaded] = await Promise.all([client.listSecrets(), rules()])
       const door = doorName()
       return secrets
-        .filter((secret) => rightsFor(loaded, door, secret.name).canReadMetadata)
+        .filter((secret) => rightsOf(loaded, door, secret.name).canReadMetadata)
         .map((secret) => effective(secret, loaded))
     },
     async checkExpiringSecrets(days, expiringOptions) {
@@ -501,6 +543,15 @@ export function restrictToDoor(client: VaultClient, options: DoorOptions): DoorC
       cached = undefined
       return client.deleteDoorPolicy(doorPattern, secretPattern)
     },
+    // The OAuth server's state belongs to the edge plugin's own endpoints and the CLI, never to
+    // what an agent asks for.
+    async oauthCall(operation, args) {
+      if (isAgentDoor(doorName())) {
+        throw new KeywardenError('ACCESS_DENIED', 'no agent door manages OAuth connections')
+      }
+      return client.oauthCall(operation, args)
+    },
+    withAccessor: (accessedBy) => restrictToDoor(client.withAccessor(accessedBy), options),
     clearSecretCache: (name) => client.clearSecretCache(name),
     recordAccess: (event) => client.recordAccess(event),
     commitAccess: (events) => client.commitAccess(events),

@@ -80,6 +80,10 @@ const TYPES: Record<string, string> = {
 /** Whole calls, for functions whose arguments only make sense together. */
 const CALLS: Record<string, string> = {
   'vault._decrypt': `SELECT vault._decrypt(s.id, s.nonce, s.key_id, s.secret) FROM vault.secrets s WHERE s.name = ${literal(FIXTURE)}`,
+  // An operation that walks most of the OAuth helpers (validation, slug, audit).
+  'public.oauth_call': `SELECT public.oauth_call('register_client', ${literal(
+    JSON.stringify({ client_name: 'Planted', redirect_uris: ['https://x.example/cb'] }),
+  )}::pg_catalog.jsonb)`,
 }
 
 /** The call of `fn` with valid arguments, or why there is none. */

@@ -212,6 +212,26 @@ describe.each(await storeCases())('the $label store', ({ kind, server }) => {
     expect(await store().schemaVersion?.()).toBe(LATEST_SCHEMA_VERSION)
   })
 
+  it('runs OAuth operations through public.oauth_call, refusals as answers', async () => {
+    const client = (await store().oauthCall('register_client', {
+      client_name: `Contract ${fresh('client')}`,
+      redirect_uris: ['https://client.example/callback'],
+    })) as { client_id: string; door: string }
+    expect(client.door).toMatch(/^oauth:contract-client_\d+$/)
+    expect(await store().oauthCall('get_client', { client_id: client.client_id })).toMatchObject({
+      client_id: client.client_id,
+      redirect_uris: ['https://client.example/callback'],
+    })
+    expect(await store().oauthCall('get_client', { client_id: 'kwc_nobody' })).toMatchObject({
+      error: 'invalid_client',
+    })
+    expect(await store().oauthCall('pending_requests', {})).toEqual([])
+    await rejection(
+      store().oauthCall('verify_access_token', { access_hash: 'raw' }),
+      'INVALID_ARGUMENT',
+    )
+  })
+
   it('reads a missing secret as null', async () => {
     expect(await store().getSecret(fresh('missing'), 'test')).toBeNull()
     expect(await store().getSecret(fresh('missing'), 'test', 'previous')).toBeNull()

@@ -317,6 +317,13 @@ export interface SecretStore {
   setDoorPolicy(rule: DoorPolicyRule, accessedBy: string): Promise<void>
   /** False when there was no such rule. */
   deleteDoorPolicy(doorPattern: string, secretPattern: string, accessedBy: string): Promise<boolean>
+  /**
+   * Runs one operation of the OAuth authorization server's state (`public.oauth_call`): the
+   * edge plugin's OAuth endpoints and the CLI's `connect`/`connections`. Refusals come back as
+   * `{ error, error_description }` answers (already audited), not as exceptions. See
+   * `src/oauth/` for the typed operations.
+   */
+  oauthCall(operation: string, args: Record<string, unknown>): Promise<unknown>
   /** Resolves when the database answers; throws VAULT_UNAVAILABLE otherwise. */
   ping(): Promise<void>
   /**

@@ -233,6 +233,14 @@ export function createSqlStore(parts: SqlStoreParts): SecretStore {
       return rows[0]?.deleted === true
     },
 
+    async oauthCall(operation, args) {
+      const rows = await run('SELECT public.oauth_call($1, $2::jsonb) AS result', [
+        operation,
+        JSON.stringify(args),
+      ])
+      return rows[0]?.result ?? null
+    },
+
     async ping() {
       await run('SELECT 1', [])
     },

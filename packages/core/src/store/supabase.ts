@@ -298,6 +298,10 @@ export function createSupabaseStore(options: SupabaseStoreOptions): SecretStore 
       )
     },
 
+    async oauthCall(operation, args) {
+      return (await rpc('oauth_call', { operation, arguments: args })) ?? null
+    },
+
     async ping() {
       await rows('check_expiring_secrets', { days: 0, accessed_by: 'keywarden:health' })
     },

@@ -146,6 +146,15 @@ describe('createAgentStore with a real agent process', () => {
     await store.ping()
   })
 
+  it('serves OAuth operations (keywarden connect against the embedded vault)', async () => {
+    const client = (await store.oauthCall('register_client', {
+      client_name: 'Over the agent',
+      redirect_uris: ['https://client.example/callback'],
+    })) as { client_id: string; door: string }
+    expect(client.door).toBe('oauth:over-the-agent')
+    expect(await store.oauthCall('list_connections', {})).toEqual([])
+  })
+
   it('serves metadata edits, the expiry crossing the socket as a Date', async () => {
     await store.storeSecret('edited_over_agent', 'edited-value', {}, 'agent-test')
     const expiresAt = new Date(Date.now() + 5 * 86_400_000)

@@ -257,6 +257,7 @@ export async function createAgentStore(options: AgentStoreOptions = {}): Promise
     },
     deleteDoorPolicy: (doorPattern, secretPattern, accessedBy) =>
       call('deleteDoorPolicy', [doorPattern, secretPattern, accessedBy]) as Promise<boolean>,
+    oauthCall: (operation, args) => call('oauthCall', [operation, args]),
     async ping() {
       await call('ping', [])
     },

@@ -75,6 +75,7 @@ export const STORE_METHODS = [
   'listDoorPolicies',
   'setDoorPolicy',
   'deleteDoorPolicy',
+  'oauthCall',
   'ping',
   'schemaVersion',
 ] as const

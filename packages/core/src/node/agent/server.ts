@@ -356,6 +356,10 @@ function callStore(store: SecretStore, method: StoreMethod, params: unknown[]): 
       return store.setDoorPolicy(doorPolicyRule(a), text(b))
     case 'deleteDoorPolicy':
       return store.deleteDoorPolicy(text(a), text(b), text(c))
+    case 'oauthCall': {
+      if (!isRecord(b)) throw invalid('OAuth arguments must be an object')
+      return store.oauthCall(text(a), b)
+    }
     case 'ping':
       return store.ping()
     case 'schemaVersion':
