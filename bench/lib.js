@@ -19,6 +19,27 @@ export async function sample(fn, { iterations, warmup = Math.ceil(iterations / 1
   return samples
 }
 
+/**
+ * Times several alternatives side by side: each iteration runs every one of them once, in an
+ * order that rotates, so that a busy moment on the shared machine weighs on all alike (blocks
+ * of one alternative at a time measure the machine's load as much as the code). Returns each
+ * alternative's durations in ns, by key.
+ */
+export async function sampleInterleaved(alternatives, { iterations, warmup = Math.ceil(iterations / 10) }) {
+  const entries = Object.entries(alternatives)
+  const samples = Object.fromEntries(entries.map(([key]) => [key, []]))
+  for (let i = 0; i < warmup + iterations; i++) {
+    for (let k = 0; k < entries.length; k++) {
+      const [key, fn] = entries[(i + k) % entries.length]
+      const start = process.hrtime.bigint()
+      await fn(i)
+      const elapsed = Number(process.hrtime.bigint() - start)
+      if (i >= warmup) samples[key].push(elapsed)
+    }
+  }
+  return samples
+}
+
 /** The same for synchronous work, timed in batches so the timer's own cost stays out. */
 export function sampleSync(fn, { batches = 200, perBatch = 10_000 }) {
   for (let i = 0; i < perBatch; i++) fn(i)

@@ -56,8 +56,11 @@ export function createPostgresStore(options: PostgresStoreOptions): SecretStore 
   return createSqlStore({
     kind: 'postgres',
     target,
-    async query(sql, params) {
-      return (await pool.query(sql, params)).rows
+    async query(sql, params, options) {
+      const statement = options?.prepare
+        ? { name: options.prepare, text: sql, values: params }
+        : { text: sql, values: params }
+      return (await pool.query(statement)).rows
     },
     ...(options.listen === false
       ? {}
