@@ -20,7 +20,17 @@ import {
 } from '@keywarden/core'
 import type { Output } from './output.ts'
 
-export async function openVaultClient(env: Environment, out: Output): Promise<VaultClient> {
+/** How a command wants its vault client. */
+export interface OpenVaultOptions {
+  /** Subscribe to change notifications (default true); see the core's VaultClientOptions. */
+  changeNotifications?: boolean
+}
+
+export async function openVaultClient(
+  env: Environment,
+  out: Output,
+  options: OpenVaultOptions = {},
+): Promise<VaultClient> {
   const config = resolveStoreConfig(env)
   // The same default as the core's defaultKeywardenHome (config.home is KEYWARDEN_HOME).
   const home =
@@ -28,7 +38,14 @@ export async function openVaultClient(env: Environment, out: Output): Promise<Va
   const isNew = home !== undefined && !existsSync(join(home, 'data'))
   // Of several first commands at once, only the one that claimed the creation says so.
   const creator = isNew && (await claimCreation(home))
-  const client = createVaultClient({ env, accessedBy: 'cli', store: config })
+  const client = createVaultClient({
+    env,
+    accessedBy: 'cli',
+    store: config,
+    ...(options.changeNotifications === undefined
+      ? {}
+      : { changeNotifications: options.changeNotifications }),
+  })
   if (isNew) {
     // Open now, so the note comes before the command's own output. With the agent this
     // starts it, and it creates the vault before it answers.
