@@ -4,14 +4,13 @@
 // commit — with the same driver on the same database. Target: ≤ 1.25× the lower bound.
 // A bare parameterized SELECT round trip is reported beside it for reference (no target: an
 // audited read writes a row and commits, which a bare SELECT does not).
-// Rounds interleave the three, so that load on the machine hits them alike.
+// Each iteration runs all three, in rotating order, so that load on the machine hits them alike.
 import { createVaultClient } from '@keywarden/core'
 import { createPostgresStore } from '@keywarden/core/node'
 import pg from 'pg'
-import { benchDatabase, formatNs, median, report, sample } from './lib.js'
+import { benchDatabase, formatNs, median, report, sampleInterleaved } from './lib.js'
 
-const ROUNDS = 10
-const PER_ROUND = 300
+const ITERATIONS = 3000
 const NAME = 'github_token'
 
 /** The schema pgcrypto lives in, for the hand-written statements. */
@@ -62,11 +61,18 @@ export function lowerBoundStatement(crypto) {
 export async function run() {
   const db = await benchDatabase()
   const client = createVaultClient({
-    store: createPostgresStore({ connectionString: db.url, rootKey: db.rootKey, maxConnections: 1 }),
+    store: createPostgresStore({
+      connectionString: db.url,
+      rootKey: db.rootKey,
+      maxConnections: 1,
+    }),
     accessedBy: 'bench',
     env: {},
   })
-  const raw = new pg.Client({ connectionString: db.url, options: `-c keywarden.root_key=${db.rootKey}` })
+  const raw = new pg.Client({
+    connectionString: db.url,
+    options: `-c keywarden.root_key=${db.rootKey}`,
+  })
   await raw.connect()
   try {
     const value = `ghp_${'x'.repeat(36)}`
@@ -81,14 +87,10 @@ export async function run() {
         const { rows } = await raw.query({ ...bound, values: [[NAME], 'bench'] })
         if (rows[0]?.value !== value) throw new Error('the lower bound did not read the secret')
       },
-      select: () => raw.query({ name: 'bare_select', text: 'SELECT $1::text AS value', values: [NAME] }),
+      select: () =>
+        raw.query({ name: 'bare_select', text: 'SELECT $1::text AS value', values: [NAME] }),
     }
-    const samples = { client: [], bound: [], select: [] }
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const [kind, read] of Object.entries(reads)) {
-        samples[kind].push(...(await sample(read, { iterations: PER_ROUND })))
-      }
-    }
+    const samples = await sampleInterleaved(reads, { iterations: ITERATIONS })
     const cold = median(samples.client)
     const lower = median(samples.bound)
     const select = median(samples.select)

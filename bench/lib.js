@@ -25,7 +25,10 @@ export async function sample(fn, { iterations, warmup = Math.ceil(iterations / 1
  * of one alternative at a time measure the machine's load as much as the code). Returns each
  * alternative's durations in ns, by key.
  */
-export async function sampleInterleaved(alternatives, { iterations, warmup = Math.ceil(iterations / 10) }) {
+export async function sampleInterleaved(
+  alternatives,
+  { iterations, warmup = Math.ceil(iterations / 10) },
+) {
   const entries = Object.entries(alternatives)
   const samples = Object.fromEntries(entries.map(([key]) => [key, []]))
   for (let i = 0; i < warmup + iterations; i++) {
