@@ -6,8 +6,8 @@
 -- * get_secrets(ARRAY[$1]) was planned again on every call. PostgreSQL plans a cached statement
 --   with its parameters' values while that looks cheaper than its generic plan, and with a
 --   one-element array it always does (the generic plan assumes a bigger array). One-name reads
---   now call public.get_secret_row(name), whose array has a fixed length of one in the query
---   text, and both read functions plan their statements once per session
+--   now call public.get_secret_row(name), a single-name read of a few plpgsql statements, and
+--   both read functions plan their statements once per session
 --   (`plan_cache_mode = force_generic_plan`, set on the function): a custom plan also looked
 --   cheaper because it pruned the unused current/previous branch, so it was made on every call.
 -- * Bounded repetitions in regular expressions (`{0,127}` on names, `{64}` on the root key,
@@ -148,116 +148,61 @@ END
 $vault$;
 
 -- ---------------------------------------------------------------------------------------------
--- get_secrets and get_secret_row: one query, two shapes of input
+-- get_secrets and get_secret_row
 -- ---------------------------------------------------------------------------------------------
 
--- The read's query is written once below and created twice: for get_secrets over the array it
--- is given, and for get_secret_row over `ARRAY[secret_name]`, whose length the planner sees.
--- Its decryption differs by vault:
--- * compatible vault: inline, under a root key and key id computed once (a CTE, materialized
---   only when a found row asks for it); a row under another key raises KW003 naming both key
---   ids, and a ciphertext that fails to decrypt is caught once per call and named by decrypting
---   the requested rows through vault.decrypted_secrets, which raises KW003 with the row's id;
+-- Both decrypt where the vault allows it cheaply:
+-- * compatible vault: inline, under a root key and key id computed once per call and only when
+--   a row was found; a row under another key raises KW003 naming both key ids, a ciphertext that
+--   fails to decrypt raises KW003 naming the row;
 -- * supabase_vault: its decrypted view, by id, for the found rows only.
+-- Values are decrypted before anything is written, so that the exception block catching a
+-- failed decryption is a subtransaction that writes nothing (one that wrote would cost a
+-- transaction id of its own). Both plan their statements once per session (see the top).
+-- packages/core/src/sql/read-path.test.ts checks that both read and audit alike.
 DO $read$
 DECLARE
   real_vault boolean := EXISTS (SELECT 1 FROM pg_catalog.pg_extension e WHERE e.extname = 'supabase_vault');
+  -- get_secrets: the key as a CTE, one expression per found row `f`, and the exception handler.
   session_key text := '';
   open_value text := '(SELECT d.decrypted_secret FROM vault.decrypted_secrets d WHERE d.id = f.vault_id)';
   on_failure text := '';
-  read_function text;
+  -- get_secret_row: the statements that set `secret_value` from the row found.
+  open_row text := $q$
+        SELECT d.decrypted_secret INTO secret_value FROM vault.decrypted_secrets d WHERE d.id = found_id;$q$;
 BEGIN
   IF NOT real_vault THEN
     session_key := $q$
-      session_key AS MATERIALIZED (
-        SELECT k.root, vault._key_id(k.root) AS key_id FROM (SELECT vault._root_key() AS root) k
-      ),$q$;
+        session_key AS MATERIALIZED (
+          SELECT k.root, vault._key_id(k.root) AS key_id FROM (SELECT vault._root_key() AS root) k
+        ),$q$;
     open_value := $q$(SELECT CASE WHEN f.key_id IS NOT DISTINCT FROM k.key_id
                                    THEN vault._open(f.vault_id, f.nonce, f.ciphertext, k.root)
                                    ELSE vault._refuse_key(f.vault_id, f.key_id, k.key_id) END
                         FROM session_key k)$q$;
+    -- Which row failed is named by reading the requested rows through vault.decrypted_secrets,
+    -- whose vault._decrypt raises KW003 with the row's id (only on this failure path).
     on_failure := $q$
       EXCEPTION WHEN external_routine_invocation_exception OR invalid_parameter_value
                   OR character_not_in_repertoire THEN
         PERFORM d.decrypted_secret FROM vault.decrypted_secrets d
          WHERE d.name IN (SELECT CASE WHEN previous THEN keywarden.previous_vault_name(n.name) ELSE n.name END
-                            FROM pg_catalog.unnest(%2$s) AS n (name));
+                            FROM pg_catalog.unnest(get_secrets.secret_names) AS n (name));
         RAISE;$q$;
-  END IF;
-
-  -- The body, for pg_catalog.format: %1$s the function's name, %2$s the names it reads, %3$s
-  -- its result columns, %4$s checks of its own arguments. The values are decrypted into arrays
-  -- before anything is written, so that the exception block catching a failed decryption is a
-  -- subtransaction that writes nothing (one that wrote would cost a transaction id of its own).
-  read_function := pg_catalog.format($template$
-    DECLARE
-      who text := keywarden.accessor(%%1$s.accessed_by);
-      previous boolean;
-      requested_name text;
-      read_names text[];
-      read_values text[];
-      read_versions integer[];
-    BEGIN
-      %%4$s
-      IF %%1$s.version IS NULL OR %%1$s.version NOT IN ('current', 'previous') THEN
-        RAISE EXCEPTION 'invalid version: use current or previous' USING ERRCODE = 'KW012';
-      END IF;
-      previous := %%1$s.version = 'previous';
-      FOREACH requested_name IN ARRAY %%2$s LOOP
-        IF NOT keywarden.is_valid_name(requested_name) THEN
-          PERFORM keywarden.assert_valid_name(requested_name);
+    open_row := $q$
+        root := vault._root_key();
+        session_key_id := vault._key_id(root);
+        IF found_key_id IS DISTINCT FROM session_key_id THEN
+          PERFORM vault._refuse_key(found_id, found_key_id, session_key_id);
         END IF;
-      END LOOP;
-      IF keywarden.relax_read_commit() THEN NULL; END IF;
-
-      BEGIN
-        WITH requested AS (
-          SELECT n.name, pg_catalog.min(n.ord) AS ord
-            FROM pg_catalog.unnest(%%2$s) WITH ORDINALITY AS n (name, ord)
-           GROUP BY n.name
-        ), found AS MATERIALIZED (
-          -- Vault secrets made outside Keywarden have no metadata row; they read as version 1.
-          SELECT r.name, v.id AS vault_id, v.nonce, v.key_id, v.secret AS ciphertext,
-                 coalesce(m.version, 1) AS version
-            FROM requested r
-            JOIN vault.secrets v ON v.name = r.name
-            LEFT JOIN keywarden.secrets m ON m.vault_secret_id = v.id
-           WHERE NOT previous
-          UNION ALL
-          SELECT r.name, v.id, v.nonce, v.key_id, v.secret, m.previous_version
-            FROM requested r
-            JOIN keywarden.secrets m ON m.name = r.name
-            JOIN vault.secrets v ON v.id = m.previous_vault_secret_id
-           WHERE previous AND m.previous_valid_until > pg_catalog.now()
-        ),%1$s decrypted AS (
-          SELECT r.ord, r.name, f.version,
-                 CASE WHEN f.vault_id IS NOT NULL THEN %2$s END AS value
-            FROM requested r
-            LEFT JOIN found f ON f.name = r.name
-        )
-        SELECT pg_catalog.array_agg(t.name ORDER BY t.ord),
-               pg_catalog.array_agg(t.value ORDER BY t.ord),
-               pg_catalog.array_agg(CASE WHEN t.value IS NOT NULL THEN t.version END ORDER BY t.ord)
-          INTO read_names, read_values, read_versions
-          FROM decrypted t;
-      %3$s
-      END;
-
-      -- One audit row per name, in request order.
-      INSERT INTO public.secret_access_log
-        (secret_name, accessed_by, access_type, success, error_message, secret_version)
-      SELECT t.name, who, 'read', t.value IS NOT NULL,
-             CASE WHEN t.value IS NOT NULL THEN NULL
-                  WHEN previous THEN 'no previous value in its grace period'
-                  ELSE 'secret not found' END,
-             t.version
-        FROM ROWS FROM (pg_catalog.unnest(read_names), pg_catalog.unnest(read_values),
-                  pg_catalog.unnest(read_versions)) AS t (name, value, version);
-      RETURN QUERY
-        SELECT %%3$s FROM ROWS FROM (pg_catalog.unnest(read_names), pg_catalog.unnest(read_values),
-                  pg_catalog.unnest(read_versions)) AS t (name, value, version);
-    END
-  $template$, session_key, open_value, on_failure);
+        BEGIN
+          secret_value := vault._open(found_id, found_nonce, found_ciphertext, root);
+        EXCEPTION WHEN external_routine_invocation_exception OR invalid_parameter_value
+                    OR character_not_in_repertoire THEN
+          RAISE EXCEPTION 'vault secret % failed to decrypt: its ciphertext was altered or belongs to another row', found_id
+            USING ERRCODE = 'KW003';
+        END;$q$;
+  END IF;
 
   -- Many values in one round trip: a row per distinct requested name, in request order, with a
   -- NULL value (and a failure row in the audit log) for a name that has none. version
@@ -270,17 +215,84 @@ BEGIN
     ) RETURNS TABLE (secret_name text, secret_value text, secret_version integer)
       LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
       SET plan_cache_mode = force_generic_plan
-      AS %s
-  $f$, pg_catalog.quote_literal(pg_catalog.format(read_function,
-    'get_secrets', 'get_secrets.secret_names',
-    't.name, t.value, t.version',
-    $q$IF get_secrets.secret_names IS NULL OR pg_catalog.cardinality(get_secrets.secret_names) > 1000 THEN
-         RAISE EXCEPTION 'secret_names must be an array of at most 1000 names' USING ERRCODE = 'KW012';
-       END IF;$q$)));
+      AS $body$
+      DECLARE
+        who text := keywarden.accessor(get_secrets.accessed_by);
+        previous boolean;
+        requested_name text;
+        read_names text[];
+        read_values text[];
+        read_versions integer[];
+      BEGIN
+        IF get_secrets.secret_names IS NULL OR pg_catalog.cardinality(get_secrets.secret_names) > 1000 THEN
+          RAISE EXCEPTION 'secret_names must be an array of at most 1000 names' USING ERRCODE = 'KW012';
+        END IF;
+        IF get_secrets.version IS NULL OR get_secrets.version NOT IN ('current', 'previous') THEN
+          RAISE EXCEPTION 'invalid version: use current or previous' USING ERRCODE = 'KW012';
+        END IF;
+        previous := get_secrets.version = 'previous';
+        FOREACH requested_name IN ARRAY get_secrets.secret_names LOOP
+          IF NOT keywarden.is_valid_name(requested_name) THEN
+            PERFORM keywarden.assert_valid_name(requested_name);
+          END IF;
+        END LOOP;
+        IF keywarden.relax_read_commit() THEN NULL; END IF;
 
-  -- One value, as get_secrets(ARRAY[secret_name]) returns it (NULL, with a failure row in the
-  -- audit log, for a missing one), planned once per session instead of once per call. What the
-  -- clients call for a single read; public.get_secret is this function's value.
+        BEGIN
+          WITH requested AS (
+            SELECT n.name, pg_catalog.min(n.ord) AS ord
+              FROM pg_catalog.unnest(get_secrets.secret_names) WITH ORDINALITY AS n (name, ord)
+             GROUP BY n.name
+          ), found AS MATERIALIZED (
+            -- Vault secrets made outside Keywarden have no metadata row; they read as version 1.
+            SELECT r.name, v.id AS vault_id, v.nonce, v.key_id, v.secret AS ciphertext,
+                   coalesce(m.version, 1) AS version
+              FROM requested r
+              JOIN vault.secrets v ON v.name = r.name
+              LEFT JOIN keywarden.secrets m ON m.vault_secret_id = v.id
+             WHERE NOT previous
+            UNION ALL
+            SELECT r.name, v.id, v.nonce, v.key_id, v.secret, m.previous_version
+              FROM requested r
+              JOIN keywarden.secrets m ON m.name = r.name
+              JOIN vault.secrets v ON v.id = m.previous_vault_secret_id
+             WHERE previous AND m.previous_valid_until > pg_catalog.now()
+          ),%1$s decrypted AS (
+            SELECT r.ord, r.name, f.version,
+                   CASE WHEN f.vault_id IS NOT NULL THEN %2$s END AS value
+              FROM requested r
+              LEFT JOIN found f ON f.name = r.name
+          )
+          SELECT pg_catalog.array_agg(t.name ORDER BY t.ord),
+                 pg_catalog.array_agg(t.value ORDER BY t.ord),
+                 pg_catalog.array_agg(CASE WHEN t.value IS NOT NULL THEN t.version END ORDER BY t.ord)
+            INTO read_names, read_values, read_versions
+            FROM decrypted t;
+        %3$s
+        END;
+
+        -- One audit row per name, in request order.
+        INSERT INTO public.secret_access_log
+          (secret_name, accessed_by, access_type, success, error_message, secret_version)
+        SELECT t.name, who, 'read', t.value IS NOT NULL,
+               CASE WHEN t.value IS NOT NULL THEN NULL
+                    WHEN previous THEN 'no previous value in its grace period'
+                    ELSE 'secret not found' END,
+               t.version
+          FROM ROWS FROM (pg_catalog.unnest(read_names), pg_catalog.unnest(read_values),
+                          pg_catalog.unnest(read_versions)) AS t (name, value, version);
+        RETURN QUERY
+          SELECT t.name, t.value, t.version
+            FROM ROWS FROM (pg_catalog.unnest(read_names), pg_catalog.unnest(read_values),
+                            pg_catalog.unnest(read_versions)) AS t (name, value, version);
+      END
+      $body$
+  $f$, session_key, open_value, on_failure);
+
+  -- One value and its version, as get_secrets(ARRAY[secret_name]) returns them (NULL, with a
+  -- failure row in the audit log, for a missing one), in a few plpgsql statements: one lookup,
+  -- the decryption, one INSERT. What the clients call for a single read; public.get_secret is
+  -- this function's value.
   EXECUTE pg_catalog.format($f$
     CREATE FUNCTION public.get_secret_row(
       secret_name text,
@@ -289,10 +301,55 @@ BEGIN
     ) RETURNS TABLE (secret_value text, secret_version integer)
       LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
       SET plan_cache_mode = force_generic_plan
-      AS %s
-  $f$, pg_catalog.quote_literal(pg_catalog.format(read_function,
-    'get_secret_row', 'ARRAY[get_secret_row.secret_name]',
-    't.value, t.version', '')));
+      AS $body$
+      DECLARE
+        who text := keywarden.accessor(get_secret_row.accessed_by);
+        found_id uuid;
+        found_nonce bytea;
+        found_key_id uuid;
+        found_ciphertext text;
+        found_version integer;
+        root bytea;
+        session_key_id uuid;
+      BEGIN
+        IF get_secret_row.version IS NULL OR get_secret_row.version NOT IN ('current', 'previous') THEN
+          RAISE EXCEPTION 'invalid version: use current or previous' USING ERRCODE = 'KW012';
+        END IF;
+        IF NOT keywarden.is_valid_name(get_secret_row.secret_name) THEN
+          PERFORM keywarden.assert_valid_name(get_secret_row.secret_name);
+        END IF;
+        IF keywarden.relax_read_commit() THEN NULL; END IF;
+
+        IF get_secret_row.version = 'current' THEN
+          -- Vault secrets made outside Keywarden have no metadata row; they read as version 1.
+          SELECT v.id, v.nonce, v.key_id, v.secret, coalesce(m.version, 1)
+            INTO found_id, found_nonce, found_key_id, found_ciphertext, found_version
+            FROM vault.secrets v
+            LEFT JOIN keywarden.secrets m ON m.vault_secret_id = v.id
+           WHERE v.name = get_secret_row.secret_name;
+        ELSE
+          SELECT v.id, v.nonce, v.key_id, v.secret, m.previous_version
+            INTO found_id, found_nonce, found_key_id, found_ciphertext, found_version
+            FROM keywarden.secrets m
+            JOIN vault.secrets v ON v.id = m.previous_vault_secret_id
+           WHERE m.name = get_secret_row.secret_name AND m.previous_valid_until > pg_catalog.now();
+        END IF;
+        IF found_id IS NOT NULL THEN
+          %1$s
+        END IF;
+
+        secret_version := CASE WHEN secret_value IS NOT NULL THEN found_version END;
+        INSERT INTO public.secret_access_log
+          (secret_name, accessed_by, access_type, success, error_message, secret_version)
+        VALUES (get_secret_row.secret_name, who, 'read', secret_value IS NOT NULL,
+                CASE WHEN secret_value IS NOT NULL THEN NULL
+                     WHEN get_secret_row.version = 'previous' THEN 'no previous value in its grace period'
+                     ELSE 'secret not found' END,
+                secret_version);
+        RETURN NEXT;
+      END
+      $body$
+  $f$, open_row);
 END
 $read$;
 
