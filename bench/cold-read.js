@@ -4,11 +4,13 @@
 // commit — with the same driver on the same database. Target: ≤ 1.25× the lower bound.
 // A bare parameterized SELECT round trip is reported beside it for reference (no target: an
 // audited read writes a row and commits, which a bare SELECT does not).
+// The ratio is of CPU time per read, this process's and its backend's together: on a shared
+// machine wall-clock medians move with everyone else's load (they are printed too).
 // Each iteration runs all three, in rotating order, so that load on the machine hits them alike.
 import { createVaultClient } from '@keywarden/core'
 import { createPostgresStore } from '@keywarden/core/node'
 import pg from 'pg'
-import { benchDatabase, formatNs, median, report, sampleInterleaved } from './lib.js'
+import { backendPid, benchDatabase, formatNs, median, report, sampleInterleaved } from './lib.js'
 
 const ITERATIONS = 3000
 const NAME = 'github_token'
@@ -58,11 +60,18 @@ export function lowerBoundStatement(crypto) {
   }
 }
 
+/** A connection string naming its connection, so that its backend can be found. */
+export function namedUrl(url, name) {
+  const named = new URL(url)
+  named.searchParams.set('application_name', name)
+  return named.toString()
+}
+
 export async function run() {
   const db = await benchDatabase()
   const client = createVaultClient({
     store: createPostgresStore({
-      connectionString: db.url,
+      connectionString: namedUrl(db.url, 'bench_client'),
       rootKey: db.rootKey,
       maxConnections: 1,
     }),
@@ -70,7 +79,7 @@ export async function run() {
     env: {},
   })
   const raw = new pg.Client({
-    connectionString: db.url,
+    connectionString: namedUrl(db.url, 'bench_raw'),
     options: `-c keywarden.root_key=${db.rootKey}`,
   })
   await raw.connect()
@@ -90,17 +99,23 @@ export async function run() {
       select: () =>
         raw.query({ name: 'bare_select', text: 'SELECT $1::text AS value', values: [NAME] }),
     }
-    const samples = await sampleInterleaved(reads, { iterations: ITERATIONS })
-    const cold = median(samples.client)
-    const lower = median(samples.bound)
-    const select = median(samples.select)
+    const rawServer = await backendPid(raw, 'bench_raw')
+    const { wall, cpu } = await sampleInterleaved(reads, {
+      iterations: ITERATIONS,
+      servers: {
+        client: await backendPid(raw, 'bench_client'),
+        bound: rawServer,
+        select: rawServer,
+      },
+    })
+    const ratio = (samples, a, b) => median(samples[a]) / median(samples[b])
     return report({
-      name: 'cold getSecret via the postgres store (median)',
-      value: formatNs(cold),
-      baseline: `lower bound (one prepared statement: lookup, key check, decrypt, chained audit INSERT, relaxed commit) ${formatNs(lower)}; bare SELECT ${formatNs(select)} (${(cold / select).toFixed(2)}× it, for reference)`,
-      ratio: `${(cold / lower).toFixed(2)}× the lower bound`,
+      name: 'cold getSecret via the postgres store, CPU time per read (client process + its backend, median)',
+      value: `${formatNs(median(cpu.client))} (wall-clock median ${formatNs(median(wall.client))})`,
+      baseline: `lower bound (one prepared statement: lookup, key check, decrypt, chained audit INSERT, relaxed commit) ${formatNs(median(cpu.bound))} (wall ${formatNs(median(wall.bound))}); bare SELECT ${formatNs(median(cpu.select))} (wall ${formatNs(median(wall.select))}; the read is ${ratio(wall, 'client', 'select').toFixed(2)}× it in wall-clock time, for reference)`,
+      ratio: `${ratio(cpu, 'client', 'bound').toFixed(2)}× the lower bound in CPU time (${ratio(wall, 'client', 'bound').toFixed(2)}× in wall-clock time)`,
       target: '≤ 1.25× the lower bound',
-      met: cold <= 1.25 * lower,
+      met: ratio(cpu, 'client', 'bound') <= 1.25,
     })
   } finally {
     await raw.end()

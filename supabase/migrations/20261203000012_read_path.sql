@@ -263,11 +263,12 @@ BEGIN
               FROM requested r
               LEFT JOIN found f ON f.name = r.name
           )
-          SELECT pg_catalog.array_agg(t.name ORDER BY t.ord),
-                 pg_catalog.array_agg(t.value ORDER BY t.ord),
-                 pg_catalog.array_agg(CASE WHEN t.value IS NOT NULL THEN t.version END ORDER BY t.ord)
+          -- One sort for the three arrays: a plain aggregate over an ordered subquery takes its
+          -- rows in that order (three ORDER BYs inside the aggregates sorted three times).
+          SELECT pg_catalog.array_agg(t.name), pg_catalog.array_agg(t.value),
+                 pg_catalog.array_agg(CASE WHEN t.value IS NOT NULL THEN t.version END)
             INTO read_names, read_values, read_versions
-            FROM decrypted t;
+            FROM (SELECT d.name, d.value, d.version FROM decrypted d ORDER BY d.ord) t;
         %3$s
         END;
 
