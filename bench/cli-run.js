@@ -20,10 +20,10 @@ const DOTENVX = fileURLToPath(
   new URL('../node_modules/@dotenvx/dotenvx/src/cli/dotenvx.js', import.meta.url),
 )
 const NAMES = Array.from({ length: 10 }, (_, i) => `deploy_secret_${i}`)
-const valueOf = (name) => `value-of-${name}-${'x'.repeat(24)}`
+const valueFor = (name) => `value-of-${name}-${'x'.repeat(24)}`
 
 async function seed(client) {
-  for (const name of NAMES) await client.storeSecret(name, valueOf(name))
+  for (const name of NAMES) await client.storeSecret(name, valueFor(name))
   await client.close()
 }
 
@@ -45,7 +45,7 @@ export async function run() {
     // dotenvx's own way to keep secrets in a file: encrypted, its private key in .env.keys.
     await writeFile(
       join(dotenvDir, '.env'),
-      NAMES.map((name) => `${name.toUpperCase()}=${valueOf(name)}\n`).join(''),
+      NAMES.map((name) => `${name.toUpperCase()}=${valueFor(name)}\n`).join(''),
     )
     await exec(process.execPath, [DOTENVX, 'encrypt', '-f', '.env'], { cwd: dotenvDir, env: base })
 

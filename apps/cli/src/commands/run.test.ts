@@ -343,10 +343,9 @@ setInterval(() => {}, 1000)`
         return most
       }
       const runEnv = { ...env, KEYWARDEN_DATABASE_URL: url.toString() }
-      const run = runCli(
-        ['run', '--only', 'github_token', ...node('setTimeout(() => {}, 1500)')],
-        { env: runEnv },
-      )
+      const run = runCli(['run', '--only', 'github_token', ...node('setTimeout(() => {}, 1500)')], {
+        env: runEnv,
+      })
       expect(await mostDuring(run)).toBe(1)
       expect((await run).code).toBe(0)
 

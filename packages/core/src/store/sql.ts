@@ -124,9 +124,14 @@ export function createSqlStore(parts: SqlStoreParts): SecretStore {
     },
 
     async listSecrets(accessedBy) {
-      const rows = await run('SELECT * FROM public.list_secret_names($1)', [accessedBy], undefined, {
-        prepare: 'keywarden_list_secret_names',
-      })
+      const rows = await run(
+        'SELECT * FROM public.list_secret_names($1)',
+        [accessedBy],
+        undefined,
+        {
+          prepare: 'keywarden_list_secret_names',
+        },
+      )
       return rows.map(metadataFromRow)
     },
 

@@ -23,8 +23,8 @@ import {
   metadataFromRow,
   metricFromRow,
   rotationFromRow,
-  stagedAtFromRow,
   secretFromRow,
+  stagedAtFromRow,
   storedSecretFromRow,
   verificationFromRow,
 } from './rows.ts'
