@@ -104,11 +104,12 @@ describe.each(await sqlBackends())('the read path on $kind', ({ kind, create }) 
 
   /** The audit rows written by `read`, oldest first. */
   const auditOf = async (read: () => Promise<unknown>) => {
-    const [{ last }] = await db.query<{ last: string }>(
+    const [row] = await db.query<{ last: string }>(
       'SELECT coalesce(max(id), 0)::text AS last FROM public.secret_access_log',
       [],
       { role: 'owner' },
     )
+    const last = row?.last ?? '0'
     await read()
     return db.query(
       `SELECT secret_name, accessed_by, access_type, success, error_message, secret_version
