@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { stopAgent } from '@keywarden/core/node'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createVaultClient, redact } from '../../../../packages/core/src/index.ts'
@@ -410,6 +411,8 @@ describe('keywarden run on the embedded default', () => {
       )
       expect(result).toMatchObject({ code: 0, stdout: 't=[REDACTED:github_token]\n', stderr: '' })
     } finally {
+      // The agent the CLI started still writes to the home until it stops.
+      await stopAgent(home).catch(() => false)
       await rm(home, { recursive: true, force: true })
     }
   })
