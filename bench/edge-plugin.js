@@ -1,7 +1,8 @@
 // Authenticated `GET /chatgpt-plugin/secrets` on the edge plugin's Node server, served from
 // cache (the bearer token from the vault client's cache, the listing from the plugin's metadata
 // copy), against a bare Hono route answering the same JSON body from the same server, loaded by
-// autocannon in the same run, alternating. Target: plugin throughput ≥ 0.6× the bare route's.
+// autocannon in the same run, alternating. Target: plugin throughput ≥ 0.7× the bare route's
+// (the median of the rounds' ratios).
 // Needs the packages built: `npm run build` at the repository root.
 import { serve } from '@hono/node-server'
 import { createVaultClient } from '@keywarden/core'
@@ -80,8 +81,8 @@ export async function run() {
       value: `${Math.round(pluginRps).toLocaleString('en')} req/s`,
       baseline: `bare Hono route, same body, ${Math.round(bareRps).toLocaleString('en')} req/s`,
       ratio: `${ratio.toFixed(2)}×`,
-      target: '≥ 0.6×',
-      met: ratio >= 0.6,
+      target: '≥ 0.7×',
+      met: ratio >= 0.7,
     })
   } finally {
     await new Promise((resolve) => (server ? server.close(resolve) : resolve()))

@@ -1,5 +1,6 @@
 // Shared benchmark helpers: timing, statistics, and a throwaway database with the migrations.
 import { randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
 import { runMigrations } from '@keywarden/core'
 import { loadMigrations, pgConnection } from '@keywarden/core/node'
 import pg from 'pg'
@@ -17,6 +18,61 @@ export async function sample(fn, { iterations, warmup = Math.ceil(iterations / 1
     samples[i] = Number(process.hrtime.bigint() - start)
   }
   return samples
+}
+
+/**
+ * Times several alternatives side by side: each iteration runs every one of them once, in an
+ * order that rotates, so that a busy moment on the shared machine weighs on all alike (blocks
+ * of one alternative at a time measure the machine's load as much as the code). Returns each
+ * alternative's durations in ns, by key.
+ *
+ * With `servers` (alternative → the pid of the local PostgreSQL backend it talks to), it also
+ * returns `cpu`: each call's CPU time, this process's plus that backend's, in ns. On a machine
+ * whose cores other work keeps busy, wall-clock time stretches with every wait for a core;
+ * CPU time is the work itself.
+ */
+export async function sampleInterleaved(
+  alternatives,
+  { iterations, warmup = Math.ceil(iterations / 10), servers = {} },
+) {
+  const entries = Object.entries(alternatives)
+  const wall = Object.fromEntries(entries.map(([key]) => [key, []]))
+  const cpu = Object.fromEntries(entries.map(([key]) => [key, []]))
+  for (let i = 0; i < warmup + iterations; i++) {
+    for (let k = 0; k < entries.length; k++) {
+      const [key, fn] = entries[(i + k) % entries.length]
+      const server = servers[key]
+      const serverBefore = server === undefined ? 0 : await processCpuNs(server)
+      const cpuBefore = process.cpuUsage()
+      const start = process.hrtime.bigint()
+      await fn(i)
+      const elapsed = Number(process.hrtime.bigint() - start)
+      const used = process.cpuUsage(cpuBefore)
+      const serverUsed = server === undefined ? 0 : (await processCpuNs(server)) - serverBefore
+      if (i < warmup) continue
+      wall[key].push(elapsed)
+      cpu[key].push((used.user + used.system) * 1000 + serverUsed)
+    }
+  }
+  return Object.keys(servers).length === 0 ? wall : { wall, cpu }
+}
+
+/** How much CPU time a local process has run, in ns (Linux's /proc/<pid>/schedstat). */
+export async function processCpuNs(pid) {
+  return Number((await readFile(`/proc/${pid}/schedstat`, 'utf8')).split(' ')[0])
+}
+
+/**
+ * The pid of the backend serving the connection whose application_name is `name` (a store's
+ * LISTEN connection, which carries the same name, left aside).
+ */
+export async function backendPid(connection, name) {
+  const { rows } = await connection.query(
+    "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query NOT LIKE 'LISTEN %'",
+    [name],
+  )
+  if (rows.length !== 1) throw new Error(`expected one backend named ${name}, found ${rows.length}`)
+  return rows[0].pid
 }
 
 /** The same for synchronous work, timed in batches so the timer's own cost stays out. */

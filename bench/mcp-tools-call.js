@@ -1,7 +1,8 @@
 // `tools/call list_secrets` to keywarden-mcp over real stdio, warm: the round trip a Claude
 // Desktop tool call pays, on PostgreSQL and on the embedded default (through the local agent).
 // Baseline in the same run and over the same connection: an MCP `ping` round trip, which is
-// the protocol and pipe cost with no vault work. Target: median ≤ 2 ms.
+// the protocol and pipe cost with no vault work. Target: the call's median ≤ 3× the ping's on
+// postgres, ≤ 5× on the embedded default (PGlite behind the local agent: one more hop).
 // Needs the server built: `npm run build` at the repository root.
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -17,7 +18,7 @@ import { benchDatabase, formatNs, median, percentile, report } from './lib.js'
 const SERVER = fileURLToPath(new URL('../apps/mcp-server/dist/bin.js', import.meta.url))
 const CALLS = 1000
 const WARMUP = 100
-const TARGET_NS = 2_000_000
+const TARGETS = { postgres: 3, embedded: 5 }
 
 /** Seeds ten secrets, then times ping and list_secrets, interleaved, over one connection. */
 async function measure(env) {
@@ -75,15 +76,15 @@ export async function run() {
       return `${store} median ${formatNs(median(call))}, p99 ${formatNs(percentile(call, 99))}`
     }
     const pingLine = (store) => `${store} ping ${formatNs(median(results[store].ping))}`
-    const ratio = (store) =>
-      `${store} ${(median(results[store].call) / median(results[store].ping)).toFixed(1)}× ping`
+    const times = (store) => median(results[store].call) / median(results[store].ping)
+    const ratio = (store) => `${store} ${times(store).toFixed(2)}× ping`
     return report({
       name: `tools/call list_secrets over stdio, warm (${CALLS} calls)`,
       value: `${line('postgres')}; ${line('embedded')}`,
       baseline: `${pingLine('postgres')}; ${pingLine('embedded')}`,
       ratio: `${ratio('postgres')}; ${ratio('embedded')}`,
-      target: 'median ≤ 2 ms',
-      met: Object.values(results).every(({ call }) => median(call) <= TARGET_NS),
+      target: `≤ ${TARGETS.postgres}× ping on postgres, ≤ ${TARGETS.embedded}× on embedded`,
+      met: Object.entries(TARGETS).every(([store, target]) => times(store) <= target),
     })
   } finally {
     await stopAgent(home).catch(() => false)

@@ -34,8 +34,11 @@ export interface CommandContext {
   out: Output
   /** The environment with `--home` / `--database-url` applied: what configures the vault. */
   env: Environment
-  /** Opens the vault client (once); the CLI closes it after the command, flushing the audit. */
-  client(): Promise<VaultClient>
+  /**
+   * Opens the vault client (once: the first call's options hold); the CLI closes it after the
+   * command, flushing the audit.
+   */
+  client(options?: { changeNotifications?: boolean }): Promise<VaultClient>
 }
 
 /** One command, in its own file under commands/. */

@@ -179,8 +179,10 @@ function createContext(io: ProcessIO, out: CommandContext['out'], input: Command
     io,
     out,
     env,
-    client() {
-      opened ??= import('./vault.ts').then(({ openVaultClient }) => openVaultClient(env, out))
+    client(options) {
+      opened ??= import('./vault.ts').then(({ openVaultClient }) =>
+        openVaultClient(env, out, options),
+      )
       return opened
     },
   }

@@ -20,10 +20,18 @@ import {
 } from '@keywarden/core'
 import type { Output } from './output.ts'
 
+/** How a command wants its vault client. */
+export interface OpenVaultOptions {
+  /** The door it is audited as and restricted to (default `cli`). */
+  door?: string
+  /** Subscribe to change notifications (default true); see the core's VaultClientOptions. */
+  changeNotifications?: boolean
+}
+
 export async function openVaultClient(
   env: Environment,
   out: Output,
-  { door = CLI_DOOR }: { door?: string } = {},
+  { door = CLI_DOOR, changeNotifications }: OpenVaultOptions = {},
 ): Promise<VaultClient> {
   const config = resolveStoreConfig(env)
   // The same default as the core's defaultKeywardenHome (config.home is KEYWARDEN_HOME).
@@ -32,7 +40,12 @@ export async function openVaultClient(
   const isNew = home !== undefined && !existsSync(join(home, 'data'))
   // Of several first commands at once, only the one that claimed the creation says so.
   const creator = isNew && (await claimCreation(home))
-  const client = createVaultClient({ env, accessedBy: door, store: config })
+  const client = createVaultClient({
+    env,
+    accessedBy: door,
+    store: config,
+    ...(changeNotifications === undefined ? {} : { changeNotifications }),
+  })
   if (isNew) {
     // Open now, so the note comes before the command's own output. With the agent this
     // starts it, and it creates the vault before it answers.

@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { stopAgent } from '@keywarden/core/node'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createVaultClient, redact } from '../../../../packages/core/src/index.ts'
@@ -315,6 +316,53 @@ setInterval(() => {}, 1000)`
     expect(result.code).toBe(marker)
   })
 
+  it('holds no LISTEN connection while the child runs: one backend, where a listening client has two', async () => {
+    const probe = await database.connect()
+    try {
+      const name = `kw_run_${process.pid}`
+      const url = new URL(database.url)
+      url.searchParams.set('application_name', name)
+      const backends = async () => {
+        const { rows } = await probe.query<{ count: number }>(
+          'SELECT count(*)::int AS count FROM pg_stat_activity WHERE application_name = $1',
+          [name],
+        )
+        return rows[0]?.count ?? 0
+      }
+      /** The most backends seen while `work` runs. */
+      const mostDuring = async (work: Promise<unknown>) => {
+        let most = 0
+        let done = false
+        const finished = work.finally(() => {
+          done = true
+        })
+        while (!done) {
+          most = Math.max(most, await backends())
+          await new Promise((resolve) => setTimeout(resolve, 25))
+        }
+        await finished
+        return most
+      }
+      const runEnv = { ...env, KEYWARDEN_DATABASE_URL: url.toString() }
+      const run = runCli(['run', '--only', 'github_token', ...node('setTimeout(() => {}, 1500)')], {
+        env: runEnv,
+      })
+      expect(await mostDuring(run)).toBe(1)
+      expect((await run).code).toBe(0)
+
+      // The same read by a client that listens, as long-lived doors do: the probe sees both.
+      const listening = createVaultClient({ env: runEnv, accessedBy: 'test', envFallback: false })
+      try {
+        await listening.getSecret('github_token')
+        expect(await backends()).toBe(2)
+      } finally {
+        await listening.close()
+      }
+    } finally {
+      await probe.end()
+    }
+  })
+
   it('exits 128 + signal when a forwarded signal kills the child', async () => {
     const cli = startCli(['run', ...node("console.log('ready'); setInterval(() => {}, 1000)")], {
       env,
@@ -363,6 +411,8 @@ describe('keywarden run on the embedded default', () => {
       )
       expect(result).toMatchObject({ code: 0, stdout: 't=[REDACTED:github_token]\n', stderr: '' })
     } finally {
+      // The agent the CLI started still writes to the home until it stops.
+      await stopAgent(home).catch(() => false)
       await rm(home, { recursive: true, force: true })
     }
   })

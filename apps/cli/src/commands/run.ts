@@ -77,7 +77,9 @@ export const run: CommandModule['run'] = async (context, { positionals, values, 
   const only = splitNames(values.only)
   const mappings = parseMappings(values.env)
 
-  const client = await context.client()
+  // It reads once, before the child starts: no cache for a change notification to evict, so
+  // no LISTEN connection held open for the child's whole life.
+  const client = await context.client({ changeNotifications: false })
   const secrets = await readSecrets(client, only, mappings)
   // CMD gets the secrets it asked for and nothing of Keywarden's own configuration: no
   // KEYWARDEN_* variable, no database URL, root key or service key that opens the vault.

@@ -143,6 +143,31 @@ describe('bearer authentication', () => {
     }
   })
 
+  it('works out who asks only while failures are counted: a cached request never parses its address', async () => {
+    let now = Date.parse('2026-11-29T12:00:00Z')
+    const asked: string[] = []
+    const app = createApp({
+      client: vault.client,
+      now: () => now,
+      identifyClient: () => {
+        asked.push('asked')
+        return 'unknown'
+      },
+    })
+    const status = async (authorization: string) =>
+      (await app.request('/chatgpt-plugin/secrets', { headers: { authorization } })).status
+    for (let i = 0; i < 3; i++) expect(await status(`Bearer ${bearer}`)).toBe(200)
+    expect(asked).toHaveLength(0)
+    expect(await status('Bearer wrong-guess')).toBe(401)
+    expect(asked).toHaveLength(1)
+    // While that failure counts, every request is checked against the limit.
+    expect(await status(`Bearer ${bearer}`)).toBe(200)
+    expect(asked).toHaveLength(2)
+    now += HOUR + 1
+    expect(await status(`Bearer ${bearer}`)).toBe(200)
+    expect(asked).toHaveLength(2)
+  })
+
   it('loads the token once for concurrent first requests', async () => {
     const fresh = await createTestVault({ secrets: { [BEARER_TOKEN_SECRET]: bearer } })
     try {

@@ -129,9 +129,15 @@ export function createBearerAuth(options: BearerAuthOptions): MiddlewareHandler 
 
   return async (c, next) => {
     const expected = await expectedToken(client, secretName)
-    const buckets = clientBuckets(identify(c))
-    const keys = [buckets.address, ...(buckets.network ? [buckets.network] : [])]
-    const retryAfterMs = limiter.blockedFor(keys)
+    // Who the client is matters only for counting failures: normalizing its address costs more
+    // than the rest of a cached request (an identifier that is no address throws inside the
+    // address library), so it is done only while failures are counted or for a failure.
+    let buckets: ClientBuckets | undefined
+    const clientKeys = () => {
+      buckets ??= clientBuckets(identify(c))
+      return [buckets.address, ...(buckets.network ? [buckets.network] : [])]
+    }
+    const retryAfterMs = limiter.counting() ? limiter.blockedFor(clientKeys()) : 0
     if (retryAfterMs > 0) {
       throw new ApiError(429, 'TOO_MANY_FAILURES', 'too many failed authentications; retry later', {
         'Retry-After': String(Math.ceil(retryAfterMs / 1000)),
@@ -139,13 +145,14 @@ export function createBearerAuth(options: BearerAuthOptions): MiddlewareHandler 
     }
     const problem = checkAuthorization(c.req.header('authorization'), expected)
     if (problem) {
+      const keys = clientKeys()
       limiter.fail(keys)
       // Audit first: the refusal is on record before it is answered.
       await client.commitAccess({
         secretName,
         accessType: 'auth_failure',
         success: false,
-        errorMessage: `${problem} bearer token from ${buckets.address}`,
+        errorMessage: `${problem} bearer token from ${keys[0]}`,
       })
       throw new ApiError(401, 'UNAUTHORIZED', `${problem} bearer token`, {
         'WWW-Authenticate': 'Bearer realm="keywarden"',
@@ -239,6 +246,17 @@ export class FailureLimiter {
       if (this.#failures.size <= MAX_TRACKED_CLIENTS) break
       if (key !== GLOBAL) this.#failures.delete(key)
     }
+  }
+
+  /**
+   * Whether any failure is still counted: when none is, no client is blocked, and a caller
+   * need not work out who is asking.
+   */
+  counting(): boolean {
+    // Every failure also counts in the global bucket, which is never forgotten early.
+    if (this.#recent(GLOBAL).length > 0) return true
+    this.#failures.clear()
+    return false
   }
 
   /** How long a client known by `keys` is still blocked, in ms; 0 when it is not. */

@@ -108,6 +108,13 @@ export interface VaultClientOptions {
   envNames?: Readonly<Record<string, string>>
   /** Names to load in one round trip as soon as the store opens. */
   preload?: readonly string[]
+  /**
+   * Subscribe to the store's change notifications, so that a change made anywhere evicts the
+   * cache entry at once (default true). A process that reads its secrets once and keeps no
+   * cache worth evicting (`keywarden run`) turns it off: on the postgres store the
+   * subscription is a connection of its own, LISTENing.
+   */
+  changeNotifications?: boolean
   /** Audit buffer settings. */
   audit?: Omit<AuditBufferOptions, 'write' | 'now'>
   /** The clock, in ms (tests). Default `Date.now`. */
@@ -351,7 +358,7 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
     if (closed) return Promise.reject(new KeywardenError('INTERNAL', 'the vault client is closed'))
     opening ??= (async () => {
       const opened = isStore(storeOption) ? storeOption : await openStore(storeOption)
-      if (opened.subscribe) {
+      if (opened.subscribe && options.changeNotifications !== false) {
         unsubscribe = await opened.subscribe(evict)
       }
       return opened

@@ -285,6 +285,7 @@ INSERT INTO awkward VALUES (1, E'it\\'s; here'), (2, 'it''s; there');
         'delete_secret',
         'discard_staged_rotation',
         'get_secret',
+        'get_secret_row',
         'get_secrets',
         'get_staged_secret',
         'keywarden_schema_version',

@@ -103,9 +103,13 @@ function toTextArray(value: unknown): string[] {
 
 /** A row of `public.get_secrets()`: the name and its value, or null. */
 export function storedSecretFromRow(row: Row): [string, StoredSecret | null] {
-  const name = String(row.secret_name)
-  if (row.secret_value === null || row.secret_value === undefined) return [name, null]
-  return [name, { value: String(row.secret_value), version: Number(row.secret_version ?? 1) }]
+  return [String(row.secret_name), secretFromRow(row)]
+}
+
+/** A value and its version (a row of `get_secret_row()` or `get_secrets()`); NULL for none. */
+export function secretFromRow(row: Row | undefined): StoredSecret | null {
+  if (row?.secret_value === null || row?.secret_value === undefined) return null
+  return { value: String(row.secret_value), version: Number(row.secret_version ?? 1) }
 }
 
 /** The row of `public.rotate_secret()`. */

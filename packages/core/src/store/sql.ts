@@ -15,13 +15,28 @@ import {
   metadataFromRow,
   metricFromRow,
   rotationFromRow,
+  secretFromRow,
   stagedAtFromRow,
   storedSecretFromRow,
   verificationFromRow,
 } from './rows.ts'
 
+/** How {@link QueryFunction} runs a statement. */
+export interface QueryOptions {
+  /**
+   * A name under which a server connection keeps the statement parsed and planned, for the
+   * statements of the read path: each call then costs one Bind/Execute, not a Parse as well.
+   * A store over an in-process database may ignore it.
+   */
+  prepare?: string
+}
+
 /** Runs one parameterized statement and returns its rows. */
-export type QueryFunction = (sql: string, params: unknown[]) => Promise<Record<string, unknown>[]>
+export type QueryFunction = (
+  sql: string,
+  params: unknown[],
+  options?: QueryOptions,
+) => Promise<Record<string, unknown>[]>
 
 /** What a concrete SQL store supplies. */
 export interface SqlStoreParts {
@@ -34,9 +49,14 @@ export interface SqlStoreParts {
 
 /** Builds a {@link SecretStore} that calls the SQL API through `parts.query`. */
 export function createSqlStore(parts: SqlStoreParts): SecretStore {
-  const run = async (sql: string, params: unknown[], secretName?: string) => {
+  const run = async (
+    sql: string,
+    params: unknown[],
+    secretName?: string,
+    options?: QueryOptions,
+  ) => {
     try {
-      return await parts.query(sql, params)
+      return await parts.query(sql, params, options)
     } catch (error) {
       throw errorFromDatabase(error, secretName === undefined ? {} : { secretName })
     }
@@ -47,20 +67,23 @@ export function createSqlStore(parts: SqlStoreParts): SecretStore {
     target: parts.target,
 
     async getSecret(name, accessedBy, version = 'current') {
+      // get_secret_row, not get_secrets(ARRAY[$1]): its plan is kept across calls.
       const rows = await run(
-        'SELECT * FROM public.get_secrets(ARRAY[$1::text], $2, $3)',
+        'SELECT * FROM public.get_secret_row($1, $2, $3)',
         [name, accessedBy, version],
         name,
+        { prepare: 'keywarden_get_secret_row' },
       )
-      const row = rows[0]
-      return row ? storedSecretFromRow(row)[1] : null
+      return secretFromRow(rows[0])
     },
 
     async getSecrets(names, accessedBy) {
-      const rows = await run('SELECT * FROM public.get_secrets($1::text[], $2)', [
-        [...names],
-        accessedBy,
-      ])
+      const rows = await run(
+        'SELECT * FROM public.get_secrets($1::text[], $2)',
+        [[...names], accessedBy],
+        undefined,
+        { prepare: 'keywarden_get_secrets' },
+      )
       return new Map(rows.map(storedSecretFromRow))
     },
 
@@ -101,7 +124,14 @@ export function createSqlStore(parts: SqlStoreParts): SecretStore {
     },
 
     async listSecrets(accessedBy) {
-      const rows = await run('SELECT * FROM public.list_secret_names($1)', [accessedBy])
+      const rows = await run(
+        'SELECT * FROM public.list_secret_names($1)',
+        [accessedBy],
+        undefined,
+        {
+          prepare: 'keywarden_list_secret_names',
+        },
+      )
       return rows.map(metadataFromRow)
     },
 

@@ -23,6 +23,7 @@ import {
   metadataFromRow,
   metricFromRow,
   rotationFromRow,
+  secretFromRow,
   stagedAtFromRow,
   storedSecretFromRow,
   verificationFromRow,
@@ -109,12 +110,13 @@ export function createSupabaseStore(options: SupabaseStoreOptions): SecretStore 
     target,
 
     async getSecret(name, accessedBy, version = 'current') {
+      // get_secret_row, not get_secrets([name]): its plan is kept across calls.
       const [row] = await rows(
-        'get_secrets',
-        { secret_names: [name], accessed_by: accessedBy, version },
+        'get_secret_row',
+        { secret_name: name, accessed_by: accessedBy, version },
         name,
       )
-      return row ? storedSecretFromRow(row)[1] : null
+      return secretFromRow(row)
     },
 
     async getSecrets(names, accessedBy) {
