@@ -12,7 +12,7 @@
  * keeps the two equal). A vault migrated past it was migrated by a newer Keywarden, whose
  * functions this client may call wrongly: the client refuses it (SCHEMA_TOO_NEW).
  */
-export const LATEST_SCHEMA_VERSION = '20261203000011'
+export const LATEST_SCHEMA_VERSION = '20261203000013'
 
 /** One connection (not a pool: the runner's BEGIN and COMMIT must reach the same session). */
 export interface SqlConnection {
