@@ -8,6 +8,7 @@ const ALL = [
   'rotation-propagation',
   'audit-throughput',
   'monitoring',
+  'scale',
   'cli-help',
   'cli-get',
   'cli-run',
