@@ -124,7 +124,9 @@ export async function seedAuditLog(client, { rows, secrets, days = 90 }) {
       [rows, days, secrets],
     )
   } finally {
-    await client.query('ALTER TABLE public.secret_access_log ENABLE TRIGGER secret_access_log_chain')
+    await client.query(
+      'ALTER TABLE public.secret_access_log ENABLE TRIGGER secret_access_log_chain',
+    )
   }
   await client.query('ANALYZE public.secret_access_log')
 }

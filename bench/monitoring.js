@@ -8,7 +8,15 @@
 // one that would be cancelled on Supabase fails here too.
 
 import pg from 'pg'
-import { benchDatabase, formatNs, median, report, sample, seedAuditLog, seedSecrets } from './lib.js'
+import {
+  benchDatabase,
+  formatNs,
+  median,
+  report,
+  sample,
+  seedAuditLog,
+  seedSecrets,
+} from './lib.js'
 
 const ROWS = 1_000_000
 const DAYS = 90

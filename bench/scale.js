@@ -10,7 +10,15 @@
 import { createVaultClient } from '@keywarden/core'
 import { createPostgresStore } from '@keywarden/core/node'
 import pg from 'pg'
-import { benchDatabase, formatNs, median, report, sample, seedAuditLog, seedSecrets } from './lib.js'
+import {
+  benchDatabase,
+  formatNs,
+  median,
+  report,
+  sample,
+  seedAuditLog,
+  seedSecrets,
+} from './lib.js'
 
 const SIZES = [
   { secrets: 10, rows: 100_000 },
@@ -31,7 +39,11 @@ async function vaultOf({ secrets, rows }, options = {}) {
   await sql.query('VACUUM ANALYZE keywarden.secrets')
   await sql.query('VACUUM ANALYZE vault.secrets')
   const client = createVaultClient({
-    store: createPostgresStore({ connectionString: db.url, rootKey: db.rootKey, maxConnections: 1 }),
+    store: createPostgresStore({
+      connectionString: db.url,
+      rootKey: db.rootKey,
+      maxConnections: 1,
+    }),
     accessedBy: 'bench',
     env: {},
   })

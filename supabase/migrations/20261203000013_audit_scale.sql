@@ -29,9 +29,10 @@ DROP INDEX public.secret_access_log_accessor_idx;
 -- secret_metrics: a secret's last use from its week when it has one
 -- ---------------------------------------------------------------------------------------------
 
--- Migration 5's function, with one change: the last successful use is the week's latest when
+-- Migration 5's function, with two changes: the last successful use is the week's latest when
 -- the secret was used in the week (no later row can be at or before p_now), so the index probe
--- runs only for secrets unused for a week. At 10k secrets that drops most of 10k probes.
+-- runs only for secrets unused for a week (at 10k secrets that drops most of 10k probes); and
+-- that probe can only take the (secret_name, created_at) index (see below).
 CREATE OR REPLACE FUNCTION public.secret_metrics(p_now timestamptz DEFAULT now())
 RETURNS TABLE (
   name text,
@@ -81,11 +82,18 @@ RETURNS TABLE (
                   ELSE pg_catalog.round(coalesce(p.failed, 0)::numeric / p.week, 4) END,
              coalesce(pg_catalog.cardinality(p.accessors), 0),
              coalesce(p.accessors, '{}'::text[]),
-             -- COALESCE evaluates the probe only where the week had no successful use.
+             -- COALESCE evaluates the probe only where the week had no successful use. The
+             -- name is matched as a range, not with `=`, and the order names it: with `=`, the
+             -- name is a constant to the planner and `ORDER BY created_at DESC LIMIT 1` (what
+             -- max() becomes) may walk the created_at index back through the whole log looking
+             -- for the name (5 s over 100k rows for a secret never used); here only the
+             -- (secret_name, created_at DESC) index gives that order.
              coalesce(p.last_use,
-                      (SELECT pg_catalog.max(l.created_at) FROM public.secret_access_log l
-                        WHERE l.secret_name = s.name AND l.success AND keywarden.is_use(l.access_type)
-                          AND l.created_at <= secret_metrics.p_now)),
+                      (SELECT l.created_at FROM public.secret_access_log l
+                        WHERE l.secret_name >= s.name AND l.secret_name <= s.name
+                          AND l.success AND keywarden.is_use(l.access_type)
+                          AND l.created_at <= secret_metrics.p_now
+                        ORDER BY l.secret_name, l.created_at DESC LIMIT 1)),
              s.last_rotated_at,
              pg_catalog.floor(extract(epoch FROM secret_metrics.p_now - coalesce(s.last_rotated_at, s.created_at)))::bigint,
              s.rotation_due_at,
@@ -203,8 +211,11 @@ CREATE OR REPLACE FUNCTION public.secret_alerts(
         SELECT b.secret_name,
                greatest(pg_catalog.date_trunc('hour', since, 'UTC') - interval '168 hours',
                         pg_catalog.date_trunc('hour', (
-                          SELECT pg_catalog.min(l.created_at) FROM public.secret_access_log l
-                           WHERE l.secret_name = b.secret_name), 'UTC')) AS grid_start
+                          -- Its first row, by the (secret_name, created_at DESC) index read
+                          -- backwards (a range and this order, as in secret_metrics' probe).
+                          SELECT l.created_at FROM public.secret_access_log l
+                           WHERE l.secret_name >= b.secret_name AND l.secret_name <= b.secret_name
+                           ORDER BY l.secret_name DESC, l.created_at LIMIT 1), 'UTC')) AS grid_start
           FROM (SELECT DISTINCT w.secret_name FROM window_hours w WHERE w.uses > 10) b
       ), hourly AS MATERIALIZED (
         -- The busy secrets' non-empty hours: the 168 before the window, and the window's own.

@@ -158,9 +158,9 @@ describe.each(await sqlBackends())('audit retention on $kind', ({ create }) => {
     // is checked against the checkpoint, and a row before it is past.
     const head = { id: before.last_id as number, hash: before.last_hash as string }
     expect((await verify(head)).intact).toBe(true)
-    expect((await verify({ id: lastOld?.id as number, hash: lastOld?.hash as string })).intact).toBe(
-      true,
-    )
+    expect(
+      (await verify({ id: lastOld?.id as number, hash: lastOld?.hash as string })).intact,
+    ).toBe(true)
     expect(await verify({ id: lastOld?.id as number, hash: '0'.repeat(64) })).toMatchObject({
       intact: false,
       reason: 'anchor_mismatch',
@@ -210,7 +210,7 @@ describe.each(await sqlBackends())('audit retention on $kind', ({ create }) => {
     })
   })
 
-  it("catches a checkpoint whose hash was changed, at the first row it anchors", async () => {
+  it('catches a checkpoint whose hash was changed, at the first row it anchors', async () => {
     await rolledBack(db, async (session) => {
       const checkpoint = await latestCheckpoint(session)
       await session.run(
@@ -250,7 +250,7 @@ describe.each(await sqlBackends())('audit retention on $kind', ({ create }) => {
     })
   })
 
-  it("catches an edited checkpoint chain row, and a deleted one", async () => {
+  it('catches an edited checkpoint chain row, and a deleted one', async () => {
     await rolledBack(db, async (session) => {
       const checkpoint = await latestCheckpoint(session)
       await session.run(

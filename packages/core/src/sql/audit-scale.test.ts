@@ -17,7 +17,9 @@ import {
 /** A function's CREATE statement from a migration, renamed into schema `kw_old`. */
 async function previousDefinition(version: string, name: string): Promise<string> {
   const migration = (await loadMigrations()).find((entry) => entry.version === version)
-  const start = migration?.sql.search(new RegExp(`CREATE (OR REPLACE )?FUNCTION public\\.${name}\\(`))
+  const start = migration?.sql.search(
+    new RegExp(`CREATE (OR REPLACE )?FUNCTION public\\.${name}\\(`),
+  )
   if (migration === undefined || start === undefined || start < 0) {
     throw new Error(`no ${name} in migration ${version}`)
   }
@@ -69,7 +71,7 @@ describe.each(await sqlBackends())('alerts and metrics at scale on $kind', ({ cr
   beforeAll(async () => {
     db = await create()
     const [row] = await db.query<{ now: string }>(
-      "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS now",
+      'SELECT to_char(now() AT TIME ZONE \'UTC\', \'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\') AS now',
     )
     now = row?.now as string
     for (const name of ['k0', 'k1', 'k2', 'k3', 'k4', 'idle', 'fresh']) {
@@ -108,10 +110,13 @@ describe.each(await sqlBackends())('alerts and metrics at scale on $kind', ({ cr
       { role: 'owner' },
     )
 
-  it.each(WINDOWS)('secret_alerts answers as before (since %s before p_now, p_now %s ago)', async (since, before) => {
-    const current = await alerts('public', since, before)
-    expect(current).toEqual(await alerts('kw_old', since, before))
-  })
+  it.each(WINDOWS)(
+    'secret_alerts answers as before (since %s before p_now, p_now %s ago)',
+    async (since, before) => {
+      const current = await alerts('public', since, before)
+      expect(current).toEqual(await alerts('kw_old', since, before))
+    },
+  )
 
   it('finds every kind of alert in the seeded log (so the comparison is not vacuous)', async () => {
     const kinds = new Set<unknown>()
@@ -151,9 +156,11 @@ describe('the audit log indexes, each used', () => {
   beforeAll(async () => {
     db = await createPostgresBackend()
     await db.query("SELECT public.store_secret('k1', 'k1-value')")
-    await db.query(SEED.replace('generate_series(1, 3000)', 'generate_series(1, 60000)'), [
-      new Date().toISOString(),
-    ], { role: 'owner' })
+    await db.query(
+      SEED.replace('generate_series(1, 3000)', 'generate_series(1, 60000)'),
+      [new Date().toISOString()],
+      { role: 'owner' },
+    )
     await db.query('ANALYZE public.secret_access_log', [], { role: 'owner' })
   })
 

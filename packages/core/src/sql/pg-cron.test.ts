@@ -1,7 +1,8 @@
 /**
  * pg_cron on the Supabase-like cluster, enabled after the migrations as Supabase users do from
- * the dashboard: `keywarden.schedule_jobs()` then schedules the purge job, idempotently, and the
- * job's command purges previous values whose grace period ended.
+ * the dashboard: `keywarden.schedule_jobs()` then schedules the purge and retention jobs,
+ * idempotently; the purge job's command purges previous values whose grace period ended, and
+ * the retention job's prunes audit rows older than the retention.
  *
  * pg_cron can only be created in the one database `cron.database_name` names (`kw_cron` on that
  * cluster, see scripts/supabase-like/start.sh), so this file recreates that database for itself,
@@ -70,7 +71,7 @@ describe.runIf(await includeSupabaseLike())('pg_cron on the Supabase-like cluste
     (await owner.query<{ jobs: string[] }>('SELECT keywarden.schedule_jobs() AS jobs')).rows[0]
       ?.jobs
 
-  it('schedules the purge job once pg_cron is enabled after the migrations, and its command purges ended grace periods', async () => {
+  it('schedules the purge and retention jobs once pg_cron is enabled after the migrations; their commands purge ended grace periods and prune old audit rows', async () => {
     expect(await scheduleJobs()).toEqual([])
 
     // Enabling pg_cron from the dashboard: supabase_admin creates it and grants postgres the schema.
