@@ -26,6 +26,8 @@ const SIZES = [
   { secrets: 10_000, rows: 1_000_000 },
 ]
 const ROUNDS = 5
+const COLD_READS = 100
+const DELETES = 20
 const SCALE_MIGRATION = '20261203000013'
 
 /** A migrated, seeded vault of one size, with what the measurements need. */
@@ -134,17 +136,29 @@ export async function run() {
     before = await vaultOf(SIZES[0], { without: [SCALE_MIGRATION] })
 
     const samples = vaults.map(() => ({ cold: [], delete: [], list: [], metrics: [], alerts: [] }))
-    for (const vault of vaults) await vault.prepareDeletes(ROUNDS * 20)
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const [i, vault] of vaults.entries()) {
-        const s = samples[i]
-        s.cold.push(...(await sample(() => vault.coldRead(), { iterations: 100 })))
-        s.delete.push(...(await sample(() => vault.deleteOne(), { iterations: 20, warmup: 0 })))
-        const once = (query) => sample(() => vault.sql.query(query), { iterations: 1, warmup: 0 })
-        s.list.push(...(await once('SELECT count(*) FROM public.list_secret_names()')))
-        s.metrics.push(...(await once('SELECT count(*) FROM public.secret_metrics()')))
-        s.alerts.push(...(await once('SELECT count(*) FROM public.secret_alerts()')))
+    for (const vault of vaults) {
+      await vault.prepareDeletes(ROUNDS * DELETES)
+      await sample(() => vault.coldRead(), { iterations: 10, warmup: 0 })
+    }
+    const once = async (fn) => (await sample(fn, { iterations: 1, warmup: 0 }))[0]
+    // Size after size for every single call, so that a burst of load hits every size alike.
+    const alternate = async (key, count, fn) => {
+      for (let i = 0; i < count; i++) {
+        for (const [v, vault] of vaults.entries()) samples[v][key].push(await once(() => fn(vault)))
       }
+    }
+    for (let round = 0; round < ROUNDS; round++) {
+      await alternate('cold', COLD_READS, (vault) => vault.coldRead())
+      await alternate('delete', DELETES, (vault) => vault.deleteOne())
+      await alternate('list', 1, (vault) =>
+        vault.sql.query('SELECT count(*) FROM public.list_secret_names()'),
+      )
+      await alternate('metrics', 1, (vault) =>
+        vault.sql.query('SELECT count(*) FROM public.secret_metrics()'),
+      )
+      await alternate('alerts', 1, (vault) =>
+        vault.sql.query('SELECT count(*) FROM public.secret_alerts()'),
+      )
     }
     const series = (key) => samples.map((s) => median(s[key]))
     const cold = series('cold')

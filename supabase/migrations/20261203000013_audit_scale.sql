@@ -116,8 +116,9 @@ RETURNS TABLE (
 -- hour of it, for every busy secret, and a window aggregate collected 168 values per grid hour.
 -- Here only the candidate hours (over 10 uses, inside the window) are looked at: the grid hours
 -- before H number least(168, hours since the grid's start); the non-empty ones come from the
--- secret's hourly sums (the 168 hours before the window read per busy secret, through its
--- (secret_name, created_at) index); the rest are zeros, added as such. Same values, same median.
+-- secret's hourly sums (the 168 hours before the window, for the busy secrets only); the rest are
+-- zeros. Where the zeros are most of them the median is 0 without a sort; elsewhere the values
+-- are collected and the zeros added as such. Same values, same median.
 CREATE OR REPLACE FUNCTION public.secret_alerts(
   p_since timestamptz DEFAULT NULL,
   p_now timestamptz DEFAULT now()
@@ -231,35 +232,51 @@ CREATE OR REPLACE FUNCTION public.secret_alerts(
         SELECT w.secret_name, w.hour, w.uses
           FROM window_hours w
          WHERE w.secret_name IN (SELECT b.secret_name FROM busy b)
-      ), candidates AS (
-        -- The grid hours before each candidate hour, at most 168.
-        SELECT w.secret_name, w.hour, w.uses,
-               least(168, (extract(epoch FROM w.hour - b.grid_start) / 3600)::bigint) AS hours
-          FROM window_hours w
-          JOIN busy b ON b.secret_name = w.secret_name
-         WHERE w.uses > 10
-      ), trailing_hours AS (
+      ), counted AS (
+        -- How many of the 168 hours before each hour were not empty. (Partitioned by the
+        -- name's bytes: the same partitions, and a sort without the locale's collation.)
+        SELECT h.secret_name, h.hour, h.uses,
+               pg_catalog.count(*) OVER (
+                 PARTITION BY h.secret_name COLLATE "C" ORDER BY h.hour
+                 RANGE BETWEEN interval '168 hours' PRECEDING AND interval '1 hour' PRECEDING) AS nonzero
+          FROM hourly h
+      ), candidates AS MATERIALIZED (
+        -- The window's hours over 10 uses, with the grid hours before each (at most 168) and,
+        -- when more of those are empty than the median's position, its median: 0. (Of n sorted
+        -- values, the median interpolates between positions floor((n-1)/2) and n/2; it is 0
+        -- when the empty hours fill position n/2.)
         SELECT c.secret_name, c.hour, c.uses, c.hours,
-               coalesce(pg_catalog.array_agg(h.uses) FILTER (WHERE h.hour IS NOT NULL), '{}') AS used
-          FROM candidates c
-          LEFT JOIN hourly h ON h.secret_name = c.secret_name
-                            AND h.hour >= c.hour - interval '168 hours' AND h.hour < c.hour
+               CASE WHEN c.hours / 2 < c.hours - c.nonzero THEN 0::double precision END AS median
+          FROM (SELECT k.secret_name, k.hour, k.uses, k.nonzero,
+                       least(168, (extract(epoch FROM k.hour - b.grid_start) / 3600)::bigint) AS hours
+                  FROM counted k
+                  JOIN busy b ON b.secret_name = k.secret_name
+                 WHERE k.hour >= pg_catalog.date_trunc('hour', since, 'UTC') AND k.uses > 10) c
          WHERE c.hours >= 24
-         GROUP BY c.secret_name, c.hour, c.uses, c.hours
+      ), sorted AS (
+        -- The others: the non-empty hours before each, and the empty ones as zeros.
+        SELECT t.secret_name, t.hour, t.uses, t.hours,
+               (SELECT pg_catalog.percentile_cont(0.5) WITHIN GROUP (ORDER BY x.uses)
+                  FROM pg_catalog.unnest(t.used || pg_catalog.array_fill(0::bigint,
+                         ARRAY[(t.hours - pg_catalog.cardinality(t.used))::integer])) AS x (uses)) AS median
+          FROM (SELECT c.secret_name, c.hour, c.uses, c.hours,
+                       coalesce(pg_catalog.array_agg(h.uses) FILTER (WHERE h.hour IS NOT NULL), '{}') AS used
+                  FROM candidates c
+                  LEFT JOIN hourly h ON h.secret_name = c.secret_name
+                                    AND h.hour >= c.hour - interval '168 hours' AND h.hour < c.hour
+                 WHERE c.median IS NULL
+                 GROUP BY c.secret_name, c.hour, c.uses, c.hours) t
       ), spikes AS (
-        SELECT t.secret_name, t.hour, t.uses, m.median, t.hours,
+        SELECT t.secret_name, t.hour, t.uses, t.median, t.hours,
                (SELECT pg_catalog.mode() WITHIN GROUP (ORDER BY l.accessed_by)
                   FROM public.secret_access_log l
                  WHERE l.secret_name = t.secret_name AND keywarden.is_use(l.access_type)
                    AND l.created_at >= t.hour AND l.created_at < t.hour + interval '1 hour') AS top_accessor
-          FROM trailing_hours t
-          CROSS JOIN LATERAL (
-            -- The non-empty hours, and the empty ones as zeros.
-            SELECT pg_catalog.percentile_cont(0.5) WITHIN GROUP (ORDER BY x.uses) AS median
-              FROM pg_catalog.unnest(t.used || pg_catalog.array_fill(0::bigint,
-                     ARRAY[(t.hours - pg_catalog.cardinality(t.used))::integer])) AS x (uses)
-          ) m
-         WHERE t.uses > 10 * greatest(m.median, 1)
+          FROM (SELECT c.secret_name, c.hour, c.uses, c.median, c.hours
+                  FROM candidates c WHERE c.median IS NOT NULL
+                UNION ALL
+                SELECT o.secret_name, o.hour, o.uses, o.median, o.hours FROM sorted o) t
+         WHERE t.uses > 10 * greatest(t.median, 1)
       )
       SELECT 'failed_access_burst:' || b.accessed_by || ':' || keywarden.utc_text(b.hour),
              'failed_access_burst', CASE WHEN b.owner_mistakes THEN 'low' ELSE 'high' END,

@@ -79,6 +79,21 @@ describe.each(await sqlBackends())('alerts and metrics at scale on $kind', ({ cr
     }
     await db.query(SEED, [now], { role: 'owner' })
     await db.query(EVENTS, [now], { role: 'owner' })
+    // Medians at the edge of the empty hours: `half` used every other hour (as many empty
+    // hours as not), `dense` three times an hour; then spikes on both.
+    await db.query(
+      `INSERT INTO public.secret_access_log (secret_name, accessed_by, access_type, success, created_at, event_count)
+       SELECT 'half', 'agent-1', 'read', true, $1::timestamptz - make_interval(hours => h), 1
+         FROM generate_series(1, 240, 2) AS h
+       UNION ALL
+       SELECT 'dense', 'agent-2', 'read', true, $1::timestamptz - make_interval(mins => m * 20), 1
+         FROM generate_series(1, 720) AS m
+       UNION ALL
+       SELECT s, 'agent-3', 'cache_hit', true, $1::timestamptz - make_interval(hours => h::int), 40
+         FROM unnest(ARRAY['half', 'half', 'dense', 'dense']) WITH ORDINALITY AS x (s, h)`,
+      [now],
+      { role: 'owner' },
+    )
     // A burst of refusals by one prober, and an old use of `idle` only.
     await db.query(
       `INSERT INTO public.secret_access_log (secret_name, accessed_by, access_type, success, error_message, created_at)
@@ -126,7 +141,7 @@ describe.each(await sqlBackends())('alerts and metrics at scale on $kind', ({ cr
     expect([...kinds].sort()).toEqual(['access_spike', 'failed_access_burst', 'new_accessor'])
     const spikes = await alerts('public', '3 days', '0 hours')
     expect(spikes.map(({ alert }) => alert.secret_name)).toEqual(
-      expect.arrayContaining(['fresh', 'k1', 'k2']),
+      expect.arrayContaining(['dense', 'fresh', 'half', 'k1', 'k2']),
     )
   })
 
