@@ -52,7 +52,7 @@ async function outsideTransaction(db: SqlBackend, sql: string): Promise<void> {
   }
 }
 
-describe.each(await sqlBackends())('audit retention on $kind', ({ create }) => {
+describe.each(await sqlBackends())('audit retention on $kind', ({ kind, create }) => {
   let db: SqlBackend
 
   beforeAll(async () => {
@@ -299,4 +299,32 @@ describe.each(await sqlBackends())('audit retention on $kind', ({ create }) => {
       })
     })
   })
+
+  // Two sessions at once: PGlite has only one.
+  it.runIf(kind !== 'pglite')(
+    'deletes a batch while a reader appends its audit row, neither waiting for the other',
+    async () => {
+      if (db.kind === 'pglite') return
+      await setRetention('1 second')
+      await new Promise((resolve) => setTimeout(resolve, 1100))
+      const pruner = await db.database.connect()
+      const reader = await db.database.connect()
+      try {
+        expect((await prune(5)).deleted).toBe(0) // the checkpoint, committed
+        await pruner.query('BEGIN')
+        const step = await pruner.query<PruneStep>(PRUNE, [5])
+        expect(step.rows[0]?.deleted).toBe(5)
+        // The batch is deleted, not committed: a read and its audit row go through meanwhile.
+        await reader.query('BEGIN')
+        await reader.query("SET LOCAL lock_timeout = '2s'")
+        await reader.query("SELECT public.get_secret('kept')")
+        await reader.query('COMMIT')
+        await pruner.query('COMMIT')
+      } finally {
+        await pruner.end()
+        await reader.end()
+      }
+      expect(await verify()).toMatchObject({ intact: true, reason: null })
+    },
+  )
 })
