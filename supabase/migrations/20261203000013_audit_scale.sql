@@ -117,8 +117,9 @@ RETURNS TABLE (
 -- Here only the candidate hours (over 10 uses, inside the window) are looked at: the grid hours
 -- before H number least(168, hours since the grid's start); the non-empty ones come from the
 -- secret's hourly sums (the 168 hours before the window, for the busy secrets only); the rest are
--- zeros. Where the zeros are most of them the median is 0 without a sort; elsewhere the values
--- are collected and the zeros added as such. Same values, same median.
+-- zeros. Where the zeros are most of them the median is 0 without a sort; where the least value
+-- leaves no spike possible no median is needed (migration 9's shortcut); elsewhere the values are
+-- collected and the zeros added as such. Same values, same median.
 CREATE OR REPLACE FUNCTION public.secret_alerts(
   p_since timestamptz DEFAULT NULL,
   p_now timestamptz DEFAULT now()
@@ -233,26 +234,32 @@ CREATE OR REPLACE FUNCTION public.secret_alerts(
           FROM window_hours w
          WHERE w.secret_name IN (SELECT b.secret_name FROM busy b)
       ), counted AS (
-        -- How many of the 168 hours before each hour were not empty. (Partitioned by the
-        -- name's bytes: the same partitions, and a sort without the locale's collation.)
+        -- How many of the 168 hours before each hour were not empty, and the least of those.
+        -- (Partitioned by the name's bytes: the same partitions, and a sort without the
+        -- locale's collation.)
         SELECT h.secret_name, h.hour, h.uses,
-               pg_catalog.count(*) OVER (
-                 PARTITION BY h.secret_name COLLATE "C" ORDER BY h.hour
-                 RANGE BETWEEN interval '168 hours' PRECEDING AND interval '1 hour' PRECEDING) AS nonzero
+               pg_catalog.count(*) OVER w AS nonzero,
+               pg_catalog.min(h.uses) OVER w AS least_nonzero
           FROM hourly h
+        WINDOW w AS (PARTITION BY h.secret_name COLLATE "C" ORDER BY h.hour
+                     RANGE BETWEEN interval '168 hours' PRECEDING AND interval '1 hour' PRECEDING)
       ), candidates AS MATERIALIZED (
         -- The window's hours over 10 uses, with the grid hours before each (at most 168) and,
         -- when more of those are empty than the median's position, its median: 0. (Of n sorted
         -- values, the median interpolates between positions floor((n-1)/2) and n/2; it is 0
         -- when the empty hours fill position n/2.)
+        -- The median is at least the least of the values (0 if an hour was empty), so an hour
+        -- within 10 × that is no spike and needs no median at all (in steady traffic, nearly
+        -- every hour).
         SELECT c.secret_name, c.hour, c.uses, c.hours,
                CASE WHEN c.hours / 2 < c.hours - c.nonzero THEN 0::double precision END AS median
-          FROM (SELECT k.secret_name, k.hour, k.uses, k.nonzero,
+          FROM (SELECT k.secret_name, k.hour, k.uses, k.nonzero, k.least_nonzero,
                        least(168, (extract(epoch FROM k.hour - b.grid_start) / 3600)::bigint) AS hours
                   FROM counted k
                   JOIN busy b ON b.secret_name = k.secret_name
                  WHERE k.hour >= pg_catalog.date_trunc('hour', since, 'UTC') AND k.uses > 10) c
          WHERE c.hours >= 24
+           AND c.uses > 10 * greatest(CASE WHEN c.nonzero < c.hours THEN 0 ELSE c.least_nonzero END, 1)
       ), sorted AS (
         -- The others: the non-empty hours before each, and the empty ones as zeros.
         SELECT t.secret_name, t.hour, t.uses, t.hours,
