@@ -266,11 +266,16 @@ CREATE OR REPLACE FUNCTION public.secret_alerts(
                (SELECT pg_catalog.percentile_cont(0.5) WITHIN GROUP (ORDER BY x.uses)
                   FROM pg_catalog.unnest(t.used || pg_catalog.array_fill(0::bigint,
                          ARRAY[(t.hours - pg_catalog.cardinality(t.used))::integer])) AS x (uses)) AS median
+          -- Each candidate's 168 hours before it, joined to the non-empty ones on (name, hour):
+          -- an equality join, where a range condition would compare every hour of a secret
+          -- with every candidate of that secret.
           FROM (SELECT c.secret_name, c.hour, c.uses, c.hours,
                        coalesce(pg_catalog.array_agg(h.uses) FILTER (WHERE h.hour IS NOT NULL), '{}') AS used
                   FROM candidates c
-                  LEFT JOIN hourly h ON h.secret_name = c.secret_name
-                                    AND h.hour >= c.hour - interval '168 hours' AND h.hour < c.hour
+                  CROSS JOIN LATERAL pg_catalog.generate_series(c.hour - interval '168 hours',
+                                                                c.hour - interval '1 hour',
+                                                                interval '1 hour') AS g (hour)
+                  LEFT JOIN hourly h ON h.secret_name = c.secret_name AND h.hour = g.hour
                  WHERE c.median IS NULL
                  GROUP BY c.secret_name, c.hour, c.uses, c.hours) t
       ), spikes AS (
