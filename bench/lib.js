@@ -144,3 +144,46 @@ export function report(result) {
   process.stdout.write(`${line}\n`)
   return result
 }
+
+/**
+ * Stores `count` secrets named `s<from>`… through the API in one statement, so each has its
+ * vault row, its metadata and its audit row. `client` must have the root key set.
+ */
+export async function seedSecrets(client, { count, from = 0 }) {
+  await client.query(
+    `SELECT public.store_secret('s' || i, 'bench-value', secret_type => 'api_key')
+       FROM generate_series($1::int, $1::int + $2::int - 1) AS i`,
+    [from, count],
+  )
+}
+
+/**
+ * Appends `rows` audit rows over the last `days` days in one INSERT: reads of `secrets` secrets
+ * (`s0`…) by 20 accessors, every 7th an aggregated cache hit of up to 40 events, 5% failures.
+ * The chain's per-row trigger is switched off meanwhile (it would make a million rows take a
+ * minute): each row gets a 32-byte stand-in hash, so the log has its true size on disk, but it
+ * does not verify.
+ */
+export async function seedAuditLog(client, { rows, secrets, days = 90 }) {
+  await client.query('ALTER TABLE public.secret_access_log DISABLE TRIGGER secret_access_log_chain')
+  try {
+    await client.query(
+      `INSERT INTO public.secret_access_log
+         (secret_name, accessed_by, access_type, success, created_at, event_count, row_hash)
+       SELECT 's' || (i % $3), 'svc-' || (i % 20),
+              CASE WHEN i % 7 = 0 THEN 'cache_hit' ELSE 'read' END,
+              i % 20 <> 0,
+              now() - (i::double precision / $1) * make_interval(days => $2),
+              CASE WHEN i % 7 = 0 THEN 1 + i % 40 ELSE 1 END,
+              sha256(int8send(i))
+         FROM generate_series(1, $1) AS i`,
+      [rows, days, secrets],
+    )
+  } finally {
+    await client.query(
+      'ALTER TABLE public.secret_access_log ENABLE TRIGGER secret_access_log_chain',
+    )
+  }
+  // Vacuumed as an old log is, so that no autovacuum of a million fresh rows runs meanwhile.
+  await client.query('VACUUM ANALYZE public.secret_access_log')
+}

@@ -8,7 +8,15 @@
 // one that would be cancelled on Supabase fails here too.
 
 import pg from 'pg'
-import { benchDatabase, formatNs, median, report, sample } from './lib.js'
+import {
+  benchDatabase,
+  formatNs,
+  median,
+  report,
+  sample,
+  seedAuditLog,
+  seedSecrets,
+} from './lib.js'
 
 const ROWS = 1_000_000
 const DAYS = 90
@@ -21,23 +29,8 @@ const STATEMENT_TIMEOUT_NS = 8e9
  */
 export async function seedLargeAuditLog(client, rootKey) {
   await client.query(`SET keywarden.root_key = '${rootKey}'`)
-  for (let i = 0; i < 50; i++) {
-    await client.query(`SELECT public.store_secret($1, 'bench-value', secret_type => 'api_key')`, [
-      `s${i}`,
-    ])
-  }
-  await client.query(
-    `INSERT INTO public.secret_access_log
-       (secret_name, accessed_by, access_type, success, created_at, event_count)
-     SELECT 's' || (i % 50), 'svc-' || (i % 20),
-            CASE WHEN i % 7 = 0 THEN 'cache_hit' ELSE 'read' END,
-            i % 20 <> 0,
-            now() - (i::double precision / $1) * make_interval(days => $2),
-            CASE WHEN i % 7 = 0 THEN 1 + i % 40 ELSE 1 END
-       FROM generate_series(1, $1) AS i`,
-    [ROWS, DAYS],
-  )
-  await client.query('ANALYZE public.secret_access_log')
+  await seedSecrets(client, { count: 50 })
+  await seedAuditLog(client, { rows: ROWS, secrets: 50, days: DAYS })
 }
 
 export async function run() {

@@ -9,6 +9,7 @@ const ALL = [
   'audit-throughput',
   'monitoring',
   'dashboard',
+  'scale',
   'cli-help',
   'cli-get',
   'cli-run',

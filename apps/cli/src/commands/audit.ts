@@ -183,6 +183,8 @@ const REASONS: Record<string, string> = {
   hash_mismatch: 'its content or hash was changed, or the row before it was deleted',
   anchor_mismatch: 'the anchored row was rewritten',
   anchor_missing: 'the anchored row is gone: the log was cut back',
+  checkpoint_mismatch: 'the retention checkpoint was changed: its row in the chain says otherwise',
+  checkpoint_missing: "the retention checkpoint's row in the chain is gone",
 }
 
 function describe(result: AuditVerification, anchor: AuditAnchor | undefined): string {

@@ -295,6 +295,7 @@ INSERT INTO awkward VALUES (1, E'it\\'s; here'), (2, 'it''s; there');
         'log_secret_access_batch',
         'oauth_call',
         'promote_staged_rotation',
+        'prune_secret_access_log',
         'purge_expired_previous',
         'query_secret_access_log',
         'query_secret_access_log_json',

@@ -1,7 +1,8 @@
 /**
  * pg_cron on the Supabase-like cluster, enabled after the migrations as Supabase users do from
- * the dashboard: `keywarden.schedule_jobs()` then schedules the purge job, idempotently, and the
- * job's command purges previous values whose grace period ended.
+ * the dashboard: `keywarden.schedule_jobs()` then schedules the purge and retention jobs,
+ * idempotently; the purge job's command purges previous values whose grace period ended, and
+ * the retention job's prunes audit rows older than the retention.
  *
  * pg_cron can only be created in the one database `cron.database_name` names (`kw_cron` on that
  * cluster, see scripts/supabase-like/start.sh), so this file recreates that database for itself,
@@ -21,6 +22,7 @@ import {
 
 const CRON_DATABASE = 'kw_cron'
 const JOB = 'keywarden-purge-expired-previous'
+const RETENTION_JOB = 'keywarden-audit-retention'
 
 function urlFor(base: string, database: string): string {
   const url = new URL(base)
@@ -69,7 +71,7 @@ describe.runIf(await includeSupabaseLike())('pg_cron on the Supabase-like cluste
     (await owner.query<{ jobs: string[] }>('SELECT keywarden.schedule_jobs() AS jobs')).rows[0]
       ?.jobs
 
-  it('schedules the purge job once pg_cron is enabled after the migrations, and its command purges ended grace periods', async () => {
+  it('schedules the purge and retention jobs once pg_cron is enabled after the migrations; their commands purge ended grace periods and prune old audit rows', async () => {
     expect(await scheduleJobs()).toEqual([])
 
     // Enabling pg_cron from the dashboard: supabase_admin creates it and grants postgres the schema.
@@ -77,8 +79,8 @@ describe.runIf(await includeSupabaseLike())('pg_cron on the Supabase-like cluste
     await admin.query('GRANT USAGE ON SCHEMA cron TO postgres')
     await admin.query('GRANT ALL ON ALL TABLES IN SCHEMA cron TO postgres')
 
-    expect(await scheduleJobs()).toEqual([JOB])
-    expect(await scheduleJobs()).toEqual([JOB])
+    expect(await scheduleJobs()).toEqual([JOB, RETENTION_JOB])
+    expect(await scheduleJobs()).toEqual([JOB, RETENTION_JOB])
     const jobs = await admin.query<{
       jobname: string
       schedule: string
@@ -91,6 +93,13 @@ describe.runIf(await includeSupabaseLike())('pg_cron on the Supabase-like cluste
         jobname: JOB,
         schedule: '*/15 * * * *',
         command: 'SELECT public.purge_expired_previous()',
+        username: 'postgres',
+        database: CRON_DATABASE,
+      },
+      {
+        jobname: RETENTION_JOB,
+        schedule: '23 3 * * *',
+        command: 'CALL keywarden.run_audit_retention()',
         username: 'postgres',
         database: CRON_DATABASE,
       },
@@ -108,7 +117,7 @@ describe.runIf(await includeSupabaseLike())('pg_cron on the Supabase-like cluste
     )
 
     // The job's command, as the job's user would run it.
-    const [job] = jobs.rows
+    const [job, retention] = jobs.rows
     expect(job?.username).toBe('postgres')
     const result = await owner.query(job?.command ?? '')
     expect(result.rows).toEqual([{ purge_expired_previous: 1 }])
@@ -128,5 +137,26 @@ describe.runIf(await includeSupabaseLike())('pg_cron on the Supabase-like cluste
       { name: 'cron_ended', previous: false },
       { name: 'cron_running', previous: true },
     ])
+
+    // The retention job's command, as its user runs it (outside a transaction block: the
+    // procedure commits between batches): a row older than the retention goes, after a
+    // checkpoint, and the chain still verifies.
+    expect(retention?.username).toBe('postgres')
+    await owner.query('TRUNCATE public.secret_access_log')
+    await owner.query(
+      `INSERT INTO public.secret_access_log (secret_name, accessed_by, access_type, success, created_at)
+       VALUES ('cron_ended', 'cli', 'read', true, now() - interval '400 days')`,
+    )
+    await owner.query("SELECT public.get_secret('cron_running')")
+    await owner.query("SELECT keywarden.set_audit_retention('365 days')")
+    await owner.query(retention?.command ?? '')
+    const kinds = await owner.query<{ access_type: string }>(
+      'SELECT access_type FROM public.secret_access_log ORDER BY id',
+    )
+    expect(kinds.rows.map((row) => row.access_type)).toEqual(['read', 'audit_checkpoint'])
+    const verified = await owner.query<{ intact: boolean }>(
+      'SELECT intact FROM public.verify_secret_access_log()',
+    )
+    expect(verified.rows).toEqual([{ intact: true }])
   })
 })

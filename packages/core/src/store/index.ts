@@ -198,7 +198,12 @@ export interface AuditAnchor {
 }
 
 /** Why the chain broke (see `public.verify_secret_access_log` in docs/sql-api.md). */
-export type AuditChainBreak = 'hash_mismatch' | 'anchor_mismatch' | 'anchor_missing'
+export type AuditChainBreak =
+  | 'hash_mismatch'
+  | 'anchor_mismatch'
+  | 'anchor_missing'
+  | 'checkpoint_mismatch'
+  | 'checkpoint_missing'
 
 /** What a walk of the audit log's hash chain found. */
 export interface AuditVerification {
