@@ -41,6 +41,8 @@ const literal = (text: string) => `'${text.replaceAll("'", "''")}'`
 
 /** Valid values by argument name (SQL expressions, every type qualified). */
 const ARGUMENTS: Record<string, string> = {
+  // A range's start must come before its end (`p_to` is `now()`, by type).
+  p_from: `pg_catalog.now() - '1 day'::pg_catalog.interval`,
   secret_name: `${literal(FIXTURE)}::pg_catalog.text`,
   secret_names: `ARRAY[${literal(FIXTURE)}]::pg_catalog.text[]`,
   secret_value: `${literal(VALUE)}::pg_catalog.text`,
