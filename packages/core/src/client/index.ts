@@ -391,453 +391,456 @@ export function createVaultClient(options: VaultClientOptions = {}): VaultClient
   // Everything that names who asks, built once per accessor: `withAccessor` gives a door's
   // request a view under its own name that shares this client's store, cache and audit buffer.
   const build = (accessor: () => string): VaultClient => {
-  const record = (event: Omit<AuditEventInput, 'accessed_by'> & { accessed_by?: string }) => {
-    // Set on the caller's fresh literal rather than spread into a copy: this runs on every hit.
-    event.accessed_by = accessor()
-    audit.record(event as AuditEventInput)
-  }
-  const recordFailure = (name: string, accessType: string, error: unknown) =>
-    record({
-      secret_name: name,
-      access_type: accessType,
-      success: false,
-      error_message: isKeywardenError(error) ? `${error.code}: ${error.message}` : 'INTERNAL',
-    })
-
-  const fromEnvironment = (name: string): string | undefined => {
-    if (!envFallback) return undefined
-    const variable = envNames[name] ?? environmentVariableFor(name)
-    const value = env[variable]
-    return value === undefined || value === '' ? undefined : value
-  }
-
-  const loadFromVault = async (name: string): Promise<StoredSecret> => {
-    const secret = await (await store()).getSecret(name, accessor())
-    if (!secret) throw notFound(name)
-    return secret
-  }
-
-  // The vault had no value, or could not be asked: try the environment, else rethrow.
-  const fallBack = (name: string, error: unknown): SecretResult => {
-    const unavailable = isKeywardenError(error, 'VAULT_UNAVAILABLE')
-    const notInVault = isKeywardenError(error, 'SECRET_NOT_FOUND')
-    const value = unavailable || notInVault ? fromEnvironment(name) : undefined
-    if (value !== undefined) {
-      servedFromEnv.add(name)
+    const record = (event: Omit<AuditEventInput, 'accessed_by'> & { accessed_by?: string }) => {
+      // Set on the caller's fresh literal rather than spread into a copy: this runs on every hit.
+      event.accessed_by = accessor()
+      audit.record(event as AuditEventInput)
+    }
+    const recordFailure = (name: string, accessType: string, error: unknown) =>
       record({
         secret_name: name,
-        access_type: 'env_fallback',
-        success: true,
-        source: 'env',
-        ...(unavailable ? { error_message: 'VAULT_UNAVAILABLE' } : {}),
+        access_type: accessType,
+        success: false,
+        error_message: isKeywardenError(error) ? `${error.code}: ${error.message}` : 'INTERNAL',
       })
-      return { name, value, source: 'env', stale: false, version: null }
-    }
-    // The database already audited a vault read that found nothing.
-    if (!notInVault) recordFailure(name, 'read', error)
-    if (notInVault) {
-      throw new KeywardenError(
-        'SECRET_NOT_FOUND',
-        `secret ${name} is in neither the vault nor the environment (${envNames[name] ?? environmentVariableFor(name)})`,
-        { secretName: name },
-      )
-    }
-    throw error
-  }
 
-  const resultFrom = (name: string, secret: StoredSecret, source: 'hit' | 'loaded' | 'stale') => {
-    if (source === 'hit') {
-      record({ secret_name: name, access_type: 'cache_hit', success: true, source: 'cache' })
-    } else if (source === 'stale') {
-      record({
-        secret_name: name,
-        access_type: 'read',
-        success: true,
-        source: 'stale',
-        secret_version: secret.version,
-        error_message: 'VAULT_UNAVAILABLE: served a stale cached value',
-      })
+    const fromEnvironment = (name: string): string | undefined => {
+      if (!envFallback) return undefined
+      const variable = envNames[name] ?? environmentVariableFor(name)
+      const value = env[variable]
+      return value === undefined || value === '' ? undefined : value
     }
-    return {
-      name,
-      value: secret.value,
-      source: source === 'loaded' ? 'vault' : 'cache',
-      stale: source === 'stale',
-      version: secret.version,
-    } satisfies SecretResult
-  }
 
-  // Writes audit themselves in SQL, but a write that raises rolls its audit row back with it.
-  const audited = async <T>(name: string, accessType: string, work: () => Promise<T>) => {
-    try {
-      return await work()
-    } catch (error) {
-      recordFailure(name, accessType, error)
+    const loadFromVault = async (name: string): Promise<StoredSecret> => {
+      const secret = await (await store()).getSecret(name, accessor())
+      if (!secret) throw notFound(name)
+      return secret
+    }
+
+    // The vault had no value, or could not be asked: try the environment, else rethrow.
+    const fallBack = (name: string, error: unknown): SecretResult => {
+      const unavailable = isKeywardenError(error, 'VAULT_UNAVAILABLE')
+      const notInVault = isKeywardenError(error, 'SECRET_NOT_FOUND')
+      const value = unavailable || notInVault ? fromEnvironment(name) : undefined
+      if (value !== undefined) {
+        servedFromEnv.add(name)
+        record({
+          secret_name: name,
+          access_type: 'env_fallback',
+          success: true,
+          source: 'env',
+          ...(unavailable ? { error_message: 'VAULT_UNAVAILABLE' } : {}),
+        })
+        return { name, value, source: 'env', stale: false, version: null }
+      }
+      // The database already audited a vault read that found nothing.
+      if (!notInVault) recordFailure(name, 'read', error)
+      if (notInVault) {
+        throw new KeywardenError(
+          'SECRET_NOT_FOUND',
+          `secret ${name} is in neither the vault nor the environment (${envNames[name] ?? environmentVariableFor(name)})`,
+          { secretName: name },
+        )
+      }
       throw error
     }
-  }
 
-  const client: VaultClient = {
-    get accessedBy() {
-      return accessor()
-    },
+    const resultFrom = (name: string, secret: StoredSecret, source: 'hit' | 'loaded' | 'stale') => {
+      if (source === 'hit') {
+        record({ secret_name: name, access_type: 'cache_hit', success: true, source: 'cache' })
+      } else if (source === 'stale') {
+        record({
+          secret_name: name,
+          access_type: 'read',
+          success: true,
+          source: 'stale',
+          secret_version: secret.version,
+          error_message: 'VAULT_UNAVAILABLE: served a stale cached value',
+        })
+      }
+      return {
+        name,
+        value: secret.value,
+        source: source === 'loaded' ? 'vault' : 'cache',
+        stale: source === 'stale',
+        version: secret.version,
+      } satisfies SecretResult
+    }
+
+    // Writes audit themselves in SQL, but a write that raises rolls its audit row back with it.
+    const audited = async <T>(name: string, accessType: string, work: () => Promise<T>) => {
+      try {
+        return await work()
+      } catch (error) {
+        recordFailure(name, accessType, error)
+        throw error
+      }
+    }
+
+    const client: VaultClient = {
+      get accessedBy() {
+        return accessor()
+      },
 
       withAccessor: (accessedBy) => build(() => accessedBy),
 
-    async getSecret(name, { version = 'current' } = {}) {
-      validateSecretName(name)
-      if (version === 'previous') {
-        const previous = await audited(name, 'read', async () =>
-          (await store()).getSecret(name, accessor(), 'previous'),
-        )
-        if (!previous) {
-          throw new KeywardenError(
-            'SECRET_NOT_FOUND',
-            `secret ${name} has no previous value in its grace period`,
-            { secretName: name },
+      async getSecret(name, { version = 'current' } = {}) {
+        validateSecretName(name)
+        if (version === 'previous') {
+          const previous = await audited(name, 'read', async () =>
+            (await store()).getSecret(name, accessor(), 'previous'),
           )
-        }
-        return {
-          name,
-          value: previous.value,
-          source: 'vault',
-          stale: false,
-          version: previous.version,
-        }
-      }
-      const cached = cache.getFresh(name)
-      if (cached) return resultFrom(name, cached, 'hit')
-      try {
-        const loaded = await cache.load(name, loadFromVault)
-        return resultFrom(name, loaded.value, loaded.source)
-      } catch (error) {
-        return fallBack(name, error)
-      }
-    },
-
-    async getSecrets(names) {
-      const unique = [...new Set(names)]
-      for (const name of unique) validateSecretName(name)
-      const results = new Map<string, SecretResult>()
-      const missing: string[] = []
-      for (const name of unique) {
-        const cached = cache.getFresh(name)
-        if (cached) results.set(name, resultFrom(name, cached, 'hit'))
-        else missing.push(name)
-      }
-      if (missing.length === 0) return results
-
-      let fetched: Map<string, StoredSecret | null> | undefined
-      let failure: unknown
-      const evicted = new Set<string>()
-      batchesInFlight.add(evicted)
-      try {
-        fetched = await (await store()).getSecrets(missing, accessor())
-      } catch (error) {
-        failure = error
-      } finally {
-        batchesInFlight.delete(evicted)
-      }
-      for (const name of missing) {
-        const secret = fetched?.get(name)
-        if (secret) {
-          // Changed while the batch was in flight: serve what was read, but do not keep it.
-          if (!evicted.has(name) && !evicted.has('*')) cache.set(name, secret)
-          results.set(name, resultFrom(name, secret, 'loaded'))
-          continue
-        }
-        try {
-          // Reuses the cache's stale-if-error rule: a recent entry is served if the vault is down.
-          const error = failure ?? notFound(name)
-          const stale = await cache.load(name, () => Promise.reject(error))
-          results.set(name, resultFrom(name, stale.value, stale.source))
-        } catch (error) {
-          try {
-            results.set(name, fallBack(name, error))
-          } catch (fallbackError) {
-            if (!isKeywardenError(fallbackError, 'SECRET_NOT_FOUND')) throw fallbackError
+          if (!previous) {
+            throw new KeywardenError(
+              'SECRET_NOT_FOUND',
+              `secret ${name} has no previous value in its grace period`,
+              { secretName: name },
+            )
+          }
+          return {
+            name,
+            value: previous.value,
+            source: 'vault',
+            stale: false,
+            version: previous.version,
           }
         }
-      }
-      return results
-    },
+        const cached = cache.getFresh(name)
+        if (cached) return resultFrom(name, cached, 'hit')
+        try {
+          const loaded = await cache.load(name, loadFromVault)
+          return resultFrom(name, loaded.value, loaded.source)
+        } catch (error) {
+          return fallBack(name, error)
+        }
+      },
 
-    async storeSecret(name, value, metadata = {}) {
-      validateSecretName(name)
-      validateSecretValue(value, name)
-      validateSecretMetadata(metadata, now())
-      return audited(name, 'store', async () => {
-        const id = await (await store()).storeSecret(name, value, metadata, accessor())
-        evict(name)
-        return id
-      })
-    },
+      async getSecrets(names) {
+        const unique = [...new Set(names)]
+        for (const name of unique) validateSecretName(name)
+        const results = new Map<string, SecretResult>()
+        const missing: string[] = []
+        for (const name of unique) {
+          const cached = cache.getFresh(name)
+          if (cached) results.set(name, resultFrom(name, cached, 'hit'))
+          else missing.push(name)
+        }
+        if (missing.length === 0) return results
 
-    async storeSecretReporting(name, value, metadata = {}) {
-      validateSecretName(name)
-      const versionOf = async () =>
-        (await client.listSecrets()).find((secret) => secret.name === name)?.version
-      const before = await versionOf()
-      const id = await client.storeSecret(name, value, metadata)
-      const after = (await versionOf()) ?? 1
-      const outcome: StoreOutcome =
-        before === undefined ? 'created' : after === before ? 'unchanged' : 'replaced'
-      return { id, outcome, version: after }
-    },
+        let fetched: Map<string, StoredSecret | null> | undefined
+        let failure: unknown
+        const evicted = new Set<string>()
+        batchesInFlight.add(evicted)
+        try {
+          fetched = await (await store()).getSecrets(missing, accessor())
+        } catch (error) {
+          failure = error
+        } finally {
+          batchesInFlight.delete(evicted)
+        }
+        for (const name of missing) {
+          const secret = fetched?.get(name)
+          if (secret) {
+            // Changed while the batch was in flight: serve what was read, but do not keep it.
+            if (!evicted.has(name) && !evicted.has('*')) cache.set(name, secret)
+            results.set(name, resultFrom(name, secret, 'loaded'))
+            continue
+          }
+          try {
+            // Reuses the cache's stale-if-error rule: a recent entry is served if the vault is down.
+            const error = failure ?? notFound(name)
+            const stale = await cache.load(name, () => Promise.reject(error))
+            results.set(name, resultFrom(name, stale.value, stale.source))
+          } catch (error) {
+            try {
+              results.set(name, fallBack(name, error))
+            } catch (fallbackError) {
+              if (!isKeywardenError(fallbackError, 'SECRET_NOT_FOUND')) throw fallbackError
+            }
+          }
+        }
+        return results
+      },
 
-    async updateSecretMetadata(name, metadata) {
-      validateSecretName(name)
-      validateSecretMetadata(metadata, now())
-      return audited(name, 'update_metadata', async () =>
-        (await store()).updateSecretMetadata(name, metadata, accessor()),
-      )
-    },
+      async storeSecret(name, value, metadata = {}) {
+        validateSecretName(name)
+        validateSecretValue(value, name)
+        validateSecretMetadata(metadata, now())
+        return audited(name, 'store', async () => {
+          const id = await (await store()).storeSecret(name, value, metadata, accessor())
+          evict(name)
+          return id
+        })
+      },
 
-    async rotateSecret(name, value, { gracePeriodSeconds = DEFAULT_GRACE_PERIOD_SECONDS } = {}) {
-      validateSecretName(name)
-      validateSecretValue(value, name)
-      validateGracePeriod(gracePeriodSeconds)
-      return audited(name, 'rotate', async () => {
-        const result = await (await store()).rotateSecret(
-          name,
-          value,
-          gracePeriodSeconds,
-          accessor(),
+      async storeSecretReporting(name, value, metadata = {}) {
+        validateSecretName(name)
+        const versionOf = async () =>
+          (await client.listSecrets()).find((secret) => secret.name === name)?.version
+        const before = await versionOf()
+        const id = await client.storeSecret(name, value, metadata)
+        const after = (await versionOf()) ?? 1
+        const outcome: StoreOutcome =
+          before === undefined ? 'created' : after === before ? 'unchanged' : 'replaced'
+        return { id, outcome, version: after }
+      },
+
+      async updateSecretMetadata(name, metadata) {
+        validateSecretName(name)
+        validateSecretMetadata(metadata, now())
+        return audited(name, 'update_metadata', async () =>
+          (await store()).updateSecretMetadata(name, metadata, accessor()),
         )
-        evict(name)
-        return result
-      })
-    },
+      },
 
-    async stageRotation(name, value) {
-      validateSecretName(name)
-      validateSecretValue(value, name)
-      return audited(name, 'stage_rotation', async () =>
-        (await store()).stageRotation(name, value, accessor()),
-      )
-    },
+      async rotateSecret(name, value, { gracePeriodSeconds = DEFAULT_GRACE_PERIOD_SECONDS } = {}) {
+        validateSecretName(name)
+        validateSecretValue(value, name)
+        validateGracePeriod(gracePeriodSeconds)
+        return audited(name, 'rotate', async () => {
+          const result = await (await store()).rotateSecret(
+            name,
+            value,
+            gracePeriodSeconds,
+            accessor(),
+          )
+          evict(name)
+          return result
+        })
+      },
 
-    async promoteRotation(
-      name,
-      { gracePeriodSeconds = DEFAULT_GRACE_PERIOD_SECONDS, verify } = {},
-    ) {
-      validateSecretName(name)
-      validateGracePeriod(gracePeriodSeconds)
-      if (verify) await verifyStaged(name, verify)
-      return audited(name, 'rotate', async () => {
-        const result = await (await store()).promoteRotation(name, gracePeriodSeconds, accessor())
-        evict(name)
-        return result
-      })
-    },
+      async stageRotation(name, value) {
+        validateSecretName(name)
+        validateSecretValue(value, name)
+        return audited(name, 'stage_rotation', async () =>
+          (await store()).stageRotation(name, value, accessor()),
+        )
+      },
 
-    async discardRotation(name) {
-      validateSecretName(name)
-      return audited(name, 'discard_rotation', async () =>
-        (await store()).discardRotation(name, accessor()),
-      )
-    },
-
-    async deleteSecret(name) {
-      validateSecretName(name)
-      return audited(name, 'delete', async () => {
-        const deleted = await (await store()).deleteSecret(name, accessor())
-        evict(name)
-        return deleted
-      })
-    },
-
-    async listSecrets() {
-      return audited('*', 'list', async () => (await store()).listSecrets(accessor()))
-    },
-
-    async checkExpiringSecrets(days = 7, { now: at } = {}) {
-      if (!Number.isInteger(days) || days < 0 || days > 3650) {
-        throw new KeywardenError('INVALID_ARGUMENT', 'days must be a whole number from 0 to 3650')
-      }
-      return audited('*', 'check_expiring', async () =>
-        (await store()).checkExpiringSecrets(days, accessor(), at),
-      )
-    },
-
-    async secretMetrics({ now: at } = {}) {
-      return (await store()).secretMetrics(at)
-    },
-
-    async secretAlerts(filter = {}) {
-      return (await store()).secretAlerts(filter)
-    },
-
-    async claimNotifications(claims) {
-      if (claims.length === 0) return []
-      return (await store()).claimNotifications(claims, accessor())
-    },
-
-    async releaseNotifications(claims) {
-      if (claims.length === 0) return 0
-      return (await store()).releaseNotifications(claims)
-    },
-
-    async queryAudit(filter = {}) {
-      if (filter.secretName !== undefined) validateSecretName(filter.secretName)
-      return (await store()).queryAudit(filter)
-    },
-
-    async verifyAuditLog({ anchor } = {}) {
-      if (
-        anchor !== undefined &&
-        !(Number.isSafeInteger(anchor.id) && anchor.id > 0 && /^[0-9a-f]{64}$/.test(anchor.hash))
+      async promoteRotation(
+        name,
+        { gracePeriodSeconds = DEFAULT_GRACE_PERIOD_SECONDS, verify } = {},
       ) {
-        throw new KeywardenError(
-          'INVALID_ARGUMENT',
-          'an audit anchor is a row id and its hash (64 lower-case hex characters)',
+        validateSecretName(name)
+        validateGracePeriod(gracePeriodSeconds)
+        if (verify) await verifyStaged(name, verify)
+        return audited(name, 'rotate', async () => {
+          const result = await (await store()).promoteRotation(name, gracePeriodSeconds, accessor())
+          evict(name)
+          return result
+        })
+      },
+
+      async discardRotation(name) {
+        validateSecretName(name)
+        return audited(name, 'discard_rotation', async () =>
+          (await store()).discardRotation(name, accessor()),
         )
-      }
-      return (await store()).verifyAuditLog(anchor)
-    },
+      },
 
-    async auditActivity(filter) {
-      if (filter.secretName !== undefined) validateSecretName(filter.secretName)
-      const rows = await (await store()).dashboardQuery('audit_activity', activityArguments(filter))
-      return rows.map(activityFromRow)
-    },
+      async deleteSecret(name) {
+        validateSecretName(name)
+        return audited(name, 'delete', async () => {
+          const deleted = await (await store()).deleteSecret(name, accessor())
+          evict(name)
+          return deleted
+        })
+      },
 
-    async auditAccessors(filter) {
-      if (filter.secretName !== undefined) validateSecretName(filter.secretName)
-      const args = secretRangeArguments(filter)
-      return (await (await store()).dashboardQuery('audit_accessors', args)).map(accessorFromRow)
-    },
+      async listSecrets() {
+        return audited('*', 'list', async () => (await store()).listSecrets(accessor()))
+      },
 
-    async auditFailures(filter) {
-      if (filter.secretName !== undefined) validateSecretName(filter.secretName)
-      const args = secretRangeArguments(filter)
-      return (await (await store()).dashboardQuery('audit_failures', args)).map(failureFromRow)
-    },
+      async checkExpiringSecrets(days = 7, { now: at } = {}) {
+        if (!Number.isInteger(days) || days < 0 || days > 3650) {
+          throw new KeywardenError('INVALID_ARGUMENT', 'days must be a whole number from 0 to 3650')
+        }
+        return audited('*', 'check_expiring', async () =>
+          (await store()).checkExpiringSecrets(days, accessor(), at),
+        )
+      },
 
-    async auditRotations(range) {
-      const rows = await (await store()).dashboardQuery('audit_rotations', periodArguments(range))
-      return rows.map(valueChangeFromRow)
-    },
+      async secretMetrics({ now: at } = {}) {
+        return (await store()).secretMetrics(at)
+      },
 
-    async auditIncidents(range) {
-      const rows = await (await store()).dashboardQuery('audit_incidents', periodArguments(range))
-      return rows.map(incidentRunFromRow)
-    },
+      async secretAlerts(filter = {}) {
+        return (await store()).secretAlerts(filter)
+      },
 
-    async listDoorPolicies() {
-      return (await store()).listDoorPolicies()
-    },
+      async claimNotifications(claims) {
+        if (claims.length === 0) return []
+        return (await store()).claimNotifications(claims, accessor())
+      },
 
-    async setDoorPolicy(rule) {
-      await (await store()).setDoorPolicy(rule, accessor())
-    },
+      async releaseNotifications(claims) {
+        if (claims.length === 0) return 0
+        return (await store()).releaseNotifications(claims)
+      },
 
-    async deleteDoorPolicy(doorPattern, secretPattern) {
-      return (await store()).deleteDoorPolicy(doorPattern, secretPattern, accessor())
-    },
+      async queryAudit(filter = {}) {
+        if (filter.secretName !== undefined) validateSecretName(filter.secretName)
+        return (await store()).queryAudit(filter)
+      },
+
+      async verifyAuditLog({ anchor } = {}) {
+        if (
+          anchor !== undefined &&
+          !(Number.isSafeInteger(anchor.id) && anchor.id > 0 && /^[0-9a-f]{64}$/.test(anchor.hash))
+        ) {
+          throw new KeywardenError(
+            'INVALID_ARGUMENT',
+            'an audit anchor is a row id and its hash (64 lower-case hex characters)',
+          )
+        }
+        return (await store()).verifyAuditLog(anchor)
+      },
+
+      async auditActivity(filter) {
+        if (filter.secretName !== undefined) validateSecretName(filter.secretName)
+        const rows = await (await store()).dashboardQuery(
+          'audit_activity',
+          activityArguments(filter),
+        )
+        return rows.map(activityFromRow)
+      },
+
+      async auditAccessors(filter) {
+        if (filter.secretName !== undefined) validateSecretName(filter.secretName)
+        const args = secretRangeArguments(filter)
+        return (await (await store()).dashboardQuery('audit_accessors', args)).map(accessorFromRow)
+      },
+
+      async auditFailures(filter) {
+        if (filter.secretName !== undefined) validateSecretName(filter.secretName)
+        const args = secretRangeArguments(filter)
+        return (await (await store()).dashboardQuery('audit_failures', args)).map(failureFromRow)
+      },
+
+      async auditRotations(range) {
+        const rows = await (await store()).dashboardQuery('audit_rotations', periodArguments(range))
+        return rows.map(valueChangeFromRow)
+      },
+
+      async auditIncidents(range) {
+        const rows = await (await store()).dashboardQuery('audit_incidents', periodArguments(range))
+        return rows.map(incidentRunFromRow)
+      },
+
+      async listDoorPolicies() {
+        return (await store()).listDoorPolicies()
+      },
+
+      async setDoorPolicy(rule) {
+        await (await store()).setDoorPolicy(rule, accessor())
+      },
+
+      async deleteDoorPolicy(doorPattern, secretPattern) {
+        return (await store()).deleteDoorPolicy(doorPattern, secretPattern, accessor())
+      },
 
       async oauthCall(operation, args) {
         return (await store()).oauthCall(operation, args)
       },
 
-    recordAccess({ secretName, accessType, success, errorMessage }) {
-      validateSecretName(secretName)
-      record({
-        secret_name: secretName,
-        access_type: accessType,
-        success,
-        ...(errorMessage === undefined ? {} : { error_message: errorMessage }),
-      })
-    },
-
-    async commitAccess(events) {
-        const list: readonly AccessEvent[] = Array.isArray(events)
-          ? events
-          : [events as AccessEvent]
-      for (const { secretName } of list) validateSecretName(secretName)
-      const by = accessor()
-      await audit.commit(
-        list.map(({ secretName, accessType, success, errorMessage }) => ({
+      recordAccess({ secretName, accessType, success, errorMessage }) {
+        validateSecretName(secretName)
+        record({
           secret_name: secretName,
-          accessed_by: by,
           access_type: accessType,
           success,
           ...(errorMessage === undefined ? {} : { error_message: errorMessage }),
-        })),
-      )
-    },
+        })
+      },
 
-    clearSecretCache(name) {
-      evict(name ?? '*')
-    },
+      async commitAccess(events) {
+        const list: readonly AccessEvent[] = Array.isArray(events)
+          ? events
+          : [events as AccessEvent]
+        for (const { secretName } of list) validateSecretName(secretName)
+        const by = accessor()
+        await audit.commit(
+          list.map(({ secretName, accessType, success, errorMessage }) => ({
+            secret_name: secretName,
+            accessed_by: by,
+            access_type: accessType,
+            success,
+            ...(errorMessage === undefined ? {} : { error_message: errorMessage }),
+          })),
+        )
+      },
 
-    async health() {
-      const configured = isStore(storeOption) ? storeOption : undefined
-      let backend: VaultHealth['backend'] = {
-        kind: configured?.kind ?? storeOption.kind,
-        target: configured?.target ?? describeConfig(storeOption as StoreConfig),
-        reachable: false,
-      }
-      let schemaVersion: string | null = null
-      try {
-        // Not store(): health reports a vault whose schema is too new (its version shows it).
-        const opened = await openedStore()
-        await opened.ping()
-        backend = { kind: opened.kind, target: opened.target, reachable: true }
-        // An agent from an older release does not know the request: the version is unknown.
-        schemaVersion = (await opened.schemaVersion?.().catch(() => null)) ?? null
-      } catch (error) {
-        backend.error = isKeywardenError(error) ? error.code : 'INTERNAL'
-      }
-      const envServes = envFallback && knownNames().some((name) => fromEnvironment(name))
-      return {
-        secret_source: backend.reachable ? 'vault' : envServes ? 'env' : 'none',
-        backend,
-        accessed_by: accessor(),
-        cache: cacheHealth(cache.stats(), options.cache?.ttlMs ?? 5 * 60_000),
-        audit: auditHealth(audit.stats()),
-        change_notifications: unsubscribe !== undefined,
-        schema_version: schemaVersion,
-      }
-    },
+      clearSecretCache(name) {
+        evict(name ?? '*')
+      },
 
-    async close(closeOptions = {}) {
-      if (closed) return
-      try {
-        await audit.close(closeOptions)
-      } finally {
-        closed = true
-        const opened = await opening?.catch(() => undefined)
-        await unsubscribe?.()
-        await opened?.close()
-      }
-    },
-  }
+      async health() {
+        const configured = isStore(storeOption) ? storeOption : undefined
+        let backend: VaultHealth['backend'] = {
+          kind: configured?.kind ?? storeOption.kind,
+          target: configured?.target ?? describeConfig(storeOption as StoreConfig),
+          reachable: false,
+        }
+        let schemaVersion: string | null = null
+        try {
+          // Not store(): health reports a vault whose schema is too new (its version shows it).
+          const opened = await openedStore()
+          await opened.ping()
+          backend = { kind: opened.kind, target: opened.target, reachable: true }
+          // An agent from an older release does not know the request: the version is unknown.
+          schemaVersion = (await opened.schemaVersion?.().catch(() => null)) ?? null
+        } catch (error) {
+          backend.error = isKeywardenError(error) ? error.code : 'INTERNAL'
+        }
+        const envServes = envFallback && knownNames().some((name) => fromEnvironment(name))
+        return {
+          secret_source: backend.reachable ? 'vault' : envServes ? 'env' : 'none',
+          backend,
+          accessed_by: accessor(),
+          cache: cacheHealth(cache.stats(), options.cache?.ttlMs ?? 5 * 60_000),
+          audit: auditHealth(audit.stats()),
+          change_notifications: unsubscribe !== undefined,
+          schema_version: schemaVersion,
+        }
+      },
 
-  // Reads the staged value and runs the check; the value goes to the verifier only.
-  const verifyStaged = async (name: string, verify: SecretVerifier) => {
-    const staged = await audited(name, 'read_pending', async () =>
-      (await store()).getStagedSecret(name, accessor()),
-    )
-    if (staged === null) {
-      throw new KeywardenError('SECRET_NOT_FOUND', `secret ${name} has no staged rotation`, {
-        secretName: name,
-      })
+      async close(closeOptions = {}) {
+        if (closed) return
+        try {
+          await audit.close(closeOptions)
+        } finally {
+          closed = true
+          const opened = await opening?.catch(() => undefined)
+          await unsubscribe?.()
+          await opened?.close()
+        }
+      },
     }
-    const result = await verify({ name, value: staged })
-    if (!result.ok) {
-      recordFailure(
-        name,
-        'verify_rotation',
-        new KeywardenError('VERIFICATION_FAILED', result.detail),
+
+    // Reads the staged value and runs the check; the value goes to the verifier only.
+    const verifyStaged = async (name: string, verify: SecretVerifier) => {
+      const staged = await audited(name, 'read_pending', async () =>
+        (await store()).getStagedSecret(name, accessor()),
       )
-      throw new KeywardenError(
-        'VERIFICATION_FAILED',
-        `the staged value of ${name} failed its check (${result.detail}); the current value is still served`,
-        { secretName: name },
-      )
+      if (staged === null) {
+        throw new KeywardenError('SECRET_NOT_FOUND', `secret ${name} has no staged rotation`, {
+          secretName: name,
+        })
+      }
+      const result = await verify({ name, value: staged })
+      if (!result.ok) {
+        recordFailure(
+          name,
+          'verify_rotation',
+          new KeywardenError('VERIFICATION_FAILED', result.detail),
+        )
+        throw new KeywardenError(
+          'VERIFICATION_FAILED',
+          `the staged value of ${name} failed its check (${result.detail}); the current value is still served`,
+          { secretName: name },
+        )
+      }
     }
-  }
     return client
   }
 
